@@ -1,0 +1,1 @@
+"""cloudfs: an open cloud filespace."""
