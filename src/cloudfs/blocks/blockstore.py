@@ -1,0 +1,61 @@
+"""BlockStore: the codec over an object store.
+
+``put`` seals (compress, then encrypt with the block id bound in) and uploads one block
+under a fresh random id and returns its :class:`~cloudfs.meta.protocol.BlockRef`; ``get``
+downloads and opens it, refusing anything that fails authentication.  Sealing and opening
+run in worker threads (zstd and AES-GCM release the GIL), so the event loop only moves
+bytes.  An object is written once and never overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from cloudfs.blocks.layout import new_block_id, object_key
+from cloudfs.errors import IntegrityError, ObjectNotFoundError
+from cloudfs.meta.protocol import BlockRef
+from cloudfs.store.protocol import ObjectStore
+
+__all__ = ["BlockCodecLike", "BlockStore"]
+
+
+class BlockCodecLike(Protocol):
+    def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes: ...
+
+    def open(self, block_id: bytes, sealed: bytes | memoryview, *, max_size: int) -> bytes: ...
+
+
+class BlockStore:
+    """Stores and fetches sealed blocks of one filespace."""
+
+    def __init__(self, store: ObjectStore, codec: BlockCodecLike, block_size: int) -> None:
+        self.store = store
+        self.codec = codec
+        self.block_size = block_size
+
+    async def put(self, data: bytes | bytearray | memoryview) -> BlockRef:
+        """Seal and upload ``data`` (at most one block) under a new id."""
+        block_id = new_block_id()
+        sealed = await asyncio.to_thread(self.codec.seal, block_id, memoryview(data))
+        await self.store.put(object_key(block_id), sealed)
+        return BlockRef(id=block_id, size=len(data), stored=len(sealed))
+
+    async def get(self, ref: BlockRef) -> bytes:
+        """The block's valid plaintext (``ref.size`` bytes at most).
+
+        A missing object is an :class:`IntegrityError`: metadata pointed at it, so it
+        was lost or removed behind cloudfs's back.
+        """
+        try:
+            sealed = await self.store.get(object_key(ref.id))
+        except ObjectNotFoundError as e:
+            raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
+        plain = await asyncio.to_thread(
+            self.codec.open, ref.id, sealed, max_size=self.block_size
+        )
+        return plain if len(plain) <= ref.size else plain[: ref.size]
+
+    async def delete(self, block_id: bytes) -> None:
+        """Remove an unreferenced object (idempotent)."""
+        await self.store.delete(object_key(block_id))

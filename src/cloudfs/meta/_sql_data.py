@@ -1,0 +1,158 @@
+"""Block maps, truncation, garbage and purging, as SQL operations on a :class:`Tx`.
+
+A file's data is the rows ``blocks(ino, idx)``, each naming one immutable object.  A row
+is only ever replaced or deleted, and whichever way an object stops being referenced it is
+appended to ``garbage`` in the same transaction, so the collector can delete it later and
+metadata never points at a missing object.
+
+Limitation: an object id is assumed to be referenced by at most one block-map slot (random
+ids, as the block layer assigns them).  Content-addressed ids shared between slots would
+need reference counts; re-committing the id a slot already holds is fine (not garbage).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Mapping
+from dataclasses import replace
+
+from cloudfs.errors import fs_error
+from cloudfs.meta._sql_tx import Tx, check_version, get_inode
+from cloudfs.meta.protocol import BlockRef, ChangeKind, Inode, InodeKind
+
+__all__ = [
+    "block_size",
+    "commit_write",
+    "get_blocks",
+    "purge_inode",
+    "require_file",
+    "truncate_blocks",
+]
+
+
+def block_size(tx: Tx) -> int:
+    row = tx.one("SELECT block_size FROM settings WHERE id = 1")
+    if row is None:
+        raise fs_error(errno.ENOENT, "the metadata store holds no filespace (not formatted)")
+    return int(row[0])
+
+
+def require_file(inode: Inode) -> None:
+    """Only regular files have data: ``IsADirectoryError`` or ``EINVAL`` otherwise."""
+    if inode.kind is InodeKind.DIR:
+        raise fs_error(errno.EISDIR, f"inode {inode.ino} is a directory")
+    if inode.kind is not InodeKind.FILE:
+        raise fs_error(errno.EINVAL, f"inode {inode.ino} is not a regular file")
+
+
+def get_blocks(tx: Tx, ino: int, first: int, count: int) -> dict[int, BlockRef]:
+    require_file(get_inode(tx, ino))
+    if first < 0:
+        raise fs_error(errno.EINVAL, "negative block index")
+    rows = tx.all(
+        "SELECT idx, id, size, stored FROM blocks WHERE ino = ? AND idx >= ? AND idx < ?"
+        " ORDER BY idx",
+        (ino, first, first + max(count, 0)),
+    )
+    return {idx: BlockRef(bytes(id_), size, stored) for idx, id_, size, stored in rows}
+
+
+def _to_garbage(tx: Tx, refs: list[tuple[bytes, int]]) -> None:
+    """Objects ``(id, stored)`` no block map references any more."""
+    if not refs:
+        return
+    tx.run_many(
+        "INSERT INTO garbage (id, stored, since_ns) VALUES (?, ?, ?)",
+        [(id_, stored, tx.now) for id_, stored in refs],
+    )
+    tx.counts.garbage_blocks += len(refs)
+
+
+def _discard_from(tx: Tx, ino: int, first: int) -> None:
+    """Drop the blocks of ``ino`` with index ``>= first`` into garbage."""
+    rows = tx.all("SELECT id, stored FROM blocks WHERE ino = ? AND idx >= ?", (ino, first))
+    if rows:
+        tx.run("DELETE FROM blocks WHERE ino = ? AND idx >= ?", (ino, first))
+        tx.counts.stored_bytes -= sum(stored for _, stored in rows)
+        _to_garbage(tx, [(bytes(id_), stored) for id_, stored in rows])
+
+
+def truncate_blocks(tx: Tx, ino: int, size: int) -> None:
+    """Drop blocks wholly past ``size`` and clamp the block that ``size`` ends inside."""
+    bs = block_size(tx)
+    _discard_from(tx, ino, -(-size // bs))
+    tail = size % bs
+    if tail:
+        tx.run(
+            "UPDATE blocks SET size = ? WHERE ino = ? AND idx = ? AND size > ?",
+            (tail, ino, size // bs, tail),
+        )
+
+
+def _check_refs(blocks: Mapping[int, BlockRef], bs: int) -> None:
+    for idx, ref in blocks.items():
+        if idx < 0 or not 0 <= ref.size <= bs or ref.stored < 0 or not ref.id:
+            raise fs_error(errno.EINVAL, f"invalid block ref at index {idx}: {ref}")
+
+
+def _replace_refs(tx: Tx, ino: int, blocks: Mapping[int, BlockRef]) -> None:
+    """Point the given slots at their new objects; replaced objects become garbage."""
+    rows = tx.all(
+        "SELECT idx, id, stored FROM blocks WHERE ino = ? AND idx >= ? AND idx <= ?",
+        (ino, min(blocks), max(blocks)),
+    )
+    old = [(idx, bytes(id_), stored) for idx, id_, stored in rows if idx in blocks]
+    tx.counts.stored_bytes += sum(ref.stored for ref in blocks.values())
+    tx.counts.stored_bytes -= sum(stored for _, _, stored in old)
+    tx.run_many(
+        "INSERT INTO blocks (ino, idx, id, size, stored) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (ino, idx) DO UPDATE SET id = excluded.id, size = excluded.size,"
+        " stored = excluded.stored",
+        [(ino, idx, ref.id, ref.size, ref.stored) for idx, ref in sorted(blocks.items())],
+    )
+    _to_garbage(tx, [(id_, stored) for idx, id_, stored in old if id_ != blocks[idx].id])
+
+
+def commit_write(
+    tx: Tx,
+    ino: int,
+    size: int,
+    blocks: Mapping[int, BlockRef],
+    mtime_ns: int,
+    expected_version: int | None,
+) -> Inode:
+    inode = get_inode(tx, ino)
+    require_file(inode)
+    check_version(inode, expected_version)
+    if size < 0:
+        raise fs_error(errno.EINVAL, "negative size")
+    if blocks:
+        _check_refs(blocks, block_size(tx))
+        _replace_refs(tx, ino, blocks)
+    truncate_blocks(tx, ino, size)
+    tx.run(
+        "UPDATE inodes SET size = ?, mtime_ns = ?, ctime_ns = ?, version = version + 1"
+        " WHERE ino = ?",
+        (size, mtime_ns, tx.now, ino),
+    )
+    tx.counts.data_bytes += size - inode.size
+    tx.changed(ino, ChangeKind.DATA)
+    return replace(
+        inode, size=size, mtime_ns=mtime_ns, ctime_ns=tx.now, version=inode.version + 1
+    )
+
+
+def purge_inode(tx: Tx, inode: Inode) -> Inode:
+    """Delete ``inode`` now: its blocks become garbage, its xattrs go with it.
+
+    Returns the inode as it was at the end (nlink 0, ctime and version bumped).
+    """
+    ino = inode.ino
+    _discard_from(tx, ino, 0)
+    tx.run("DELETE FROM xattrs WHERE ino = ?", (ino,))
+    tx.run("DELETE FROM inodes WHERE ino = ?", (ino,))
+    tx.counts.add_inode(inode.kind, -1)
+    if inode.kind is InodeKind.FILE:
+        tx.counts.data_bytes -= inode.size
+    tx.changed(ino, ChangeKind.PURGE)
+    return replace(inode, nlink=0, ctime_ns=tx.now, version=inode.version + 1)

@@ -1,0 +1,264 @@
+"""Client → Workspace → Filespace: the SDK's entry points.
+
+A :class:`Client` owns a private event-loop thread and the local state folder
+(:class:`StorageConfig`).  It finds its workspace through ``ClientConfig.home`` or
+``$CLOUDFS_HOME`` (the embedded workspace; a hub later), logs in with a service-account
+token, and links filespaces.  Linking unlocks the filespace's keys with the token (or,
+when not logged in, with ``ClientConfig.passphrase`` / ``$CLOUDFS_PASSPHRASE``) and
+assembles its layers; ``Filespace.fs`` is then the path-based filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cloudfs.errors import (
+    AuthenticationError,
+    ClientError,
+    FilespaceAlreadyLinkedError,
+)
+from cloudfs.sdk._loop import LoopThread
+from cloudfs.sdk.filesystem import Filesystem
+from cloudfs.sdk.models import (
+    ClientConfig,
+    FilespaceInfo,
+    ServiceAccountCredentials,
+    StorageConfig,
+    StorageMode,
+    SyncMode,
+    WorkspaceInfo,
+)
+from cloudfs.workspace.filespace import OpenFilespace, Secret, open_filespace
+from cloudfs.workspace.registry import FilespaceRecord, Registry, Token, default_home
+
+__all__ = ["Client", "Daemon", "Filespace", "Workspace", "create_daemon"]
+
+_linked_lock = threading.Lock()
+_linked: set[str] = set()  # ids of the filespaces linked by any Client in this process
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "cloudfs"
+
+
+class Client:
+    """The SDK's entry point.  Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, *, storage: StorageConfig | None = None,
+                 config: ClientConfig | None = None) -> None:
+        self.storage = storage or StorageConfig()
+        self.config = config or ClientConfig()
+        self._registry = Registry(self.config.home or default_home())
+        self._token: Token | None = None
+        self._loop = LoopThread()
+        self._workspaces: dict[str, Workspace] = {}
+        self._closed = False
+        self.state_dir = self._make_state_dir()
+
+    def _make_state_dir(self) -> Path:
+        if self.storage.mode == StorageMode.SANDBOXED and self.storage.root_path is None:
+            return Path(tempfile.mkdtemp(prefix="cloudfs-client-"))
+        path = self.storage.root_path or _default_state_dir()
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    # -- identity ------------------------------------------------------------------------
+    def login(self, credentials: ServiceAccountCredentials) -> None:
+        """Log in with a service-account token (a no-op if already logged in with it)."""
+        self._check_open()
+        token = Token.parse(credentials.token)
+        if self._token is not None:
+            if token != self._token:
+                raise AuthenticationError("already logged in with another token")
+            return
+        self._registry.check_token(token)
+        self._token = token
+
+    @property
+    def is_logged_in(self) -> bool:
+        return self._token is not None
+
+    # -- workspaces ----------------------------------------------------------------------
+    def list_workspaces(self) -> list[WorkspaceInfo]:
+        self._check_open()
+        if not self._registry.exists:
+            return []
+        return [WorkspaceInfo(self._registry.id, self._registry.name)]
+
+    def get_workspace(self, id: str) -> Workspace:
+        self._check_open()
+        if id not in self._workspaces:
+            if not self._registry.exists or self._registry.id != id:
+                raise ClientError(f"no workspace with id {id!r} (see list_workspaces())")
+            self._workspaces[id] = Workspace(self, id, self._registry.name)
+        return self._workspaces[id]
+
+    def _secret(self) -> Secret:
+        if self._token is not None:
+            return Secret(token=self._token)
+        passphrase = self.config.passphrase or os.environ.get("CLOUDFS_PASSPHRASE")
+        if passphrase is None:
+            raise AuthenticationError(
+                "log in with a service-account token, or give a passphrase "
+                "(ClientConfig(passphrase=...) or CLOUDFS_PASSPHRASE)")
+        return Secret(passphrase=passphrase)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientError("the client is closed")
+
+    def close(self) -> None:
+        """Unlink every filespace (syncing per its mode), stop the loop, drop a sandbox."""
+        if self._closed:
+            return
+        try:
+            for workspace in self._workspaces.values():
+                for filespace in list(workspace._filespaces.values()):
+                    filespace.unlink()
+        finally:
+            self._closed = True
+            self._loop.stop()
+            sandbox = self.storage.mode == StorageMode.SANDBOXED
+            if sandbox and not self.storage.persist_on_exit:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self._loop.stop()
+
+
+class Workspace:
+    """A workspace the client can reach."""
+
+    def __init__(self, client: Client, id: str, name: str) -> None:
+        self._client = client
+        self.id = id
+        self.name = name
+        self._filespaces: dict[str, Filespace] = {}
+
+    @property
+    def linked_filespaces(self) -> list[Filespace]:
+        return list(self._filespaces.values())
+
+    def list_filespaces(self) -> list[FilespaceInfo]:
+        return [FilespaceInfo(r.id, r.name, r.created)
+                for r in self._client._registry.filespaces()]
+
+    def link_filespace(self, name: str | None = None, id: str | None = None,
+                       root_path: str = "/", sync_mode: SyncMode = SyncMode.SYNC_ALL
+                       ) -> Filespace:
+        """Open a filespace by name or id (exactly one); the same object if already linked."""
+        if (name is None) == (id is None):
+            raise ValueError("give exactly one of name or id")
+        self._client._check_open()
+        record = self._client._registry.find(name=name, id=id)
+        linked = self._filespaces.get(record.id)
+        if linked is not None:
+            return linked
+        with _linked_lock:
+            if record.id in _linked:
+                raise FilespaceAlreadyLinkedError(
+                    f"filespace {record.name!r} is linked by another client in this process",
+                    filespace_id=record.id)
+            _linked.add(record.id)
+        try:
+            opened = self._client._loop.run(open_filespace(
+                self._client._registry, record, self._client._secret()))
+        except BaseException:
+            with _linked_lock:
+                _linked.discard(record.id)
+            raise
+        filespace = Filespace(self, record, opened, root_path, sync_mode)
+        self._filespaces[record.id] = filespace
+        return filespace
+
+
+class Filespace:
+    """A linked filespace.  ``fs`` is its filesystem."""
+
+    def __init__(self, workspace: Workspace, record: FilespaceRecord, opened: OpenFilespace,
+                 root_path: str, sync_mode: SyncMode) -> None:
+        self._workspace = workspace
+        self._record = record
+        self._opened = opened
+        self._run = workspace._client._loop.run
+        self.sync_mode = sync_mode
+        self.fs = Filesystem(opened.vfs, self._run, root_path=root_path,
+                             url=f"cloudfs://{workspace.name}/{record.name}")
+
+    id = property(lambda self: self._record.id)
+    name = property(lambda self: self._record.name)
+    workspace_id = property(lambda self: self._workspace.id)
+    workspace_name = property(lambda self: self._workspace.name)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self._workspace.name}/{self._record.name}"
+
+    @property
+    def is_linked(self) -> bool:
+        return self._record.id in self._workspace._filespaces
+
+    def sync_all(self) -> None:
+        """Return when every pending change is durable and visible to others."""
+        self._check_linked()
+        self._run(self._opened.vfs.sync_all())
+
+    def unlink(self) -> None:
+        """Close the filespace (syncing first under SYNC_ALL).  Idempotent."""
+        if not self.is_linked:
+            return
+        try:
+            if self.sync_mode == SyncMode.SYNC_ALL:
+                self._run(self._opened.vfs.sync_all())
+            self._run(self._opened.close())
+        finally:
+            self._workspace._filespaces.pop(self._record.id, None)
+            with _linked_lock:
+                _linked.discard(self._record.id)
+
+    def _check_linked(self) -> None:
+        if not self.is_linked:
+            raise ClientError(f"filespace {self.name!r} is not linked")
+
+    def __enter__(self) -> Filespace:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.unlink()
+
+    def __repr__(self) -> str:
+        return f"<cloudfs.Filespace {self.full_name!r} id={self.id}>"
+
+
+class Daemon(Client):
+    """The SDK's older entry point; use :class:`Client`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn("cloudfs.Daemon is deprecated; use cloudfs.Client",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)
+
+
+def create_daemon(*, storage: StorageConfig | None = None,
+                  config: ClientConfig | None = None) -> Client:
+    """Deprecated: ``cloudfs.Client(storage=..., config=...)`` does the same."""
+    warnings.warn("cloudfs.create_daemon() is deprecated; use cloudfs.Client()",
+                  DeprecationWarning, stacklevel=2)
+    return Client(storage=storage, config=config)

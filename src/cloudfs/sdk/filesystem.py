@@ -1,0 +1,253 @@
+"""Filesystem: the path-based SDK calls (``filespace.fs``) over the VFS.
+
+Each method resolves paths (relative to the filespace's ``root_path``), then runs one VFS
+coroutine on the client's loop thread.  Errors are Python's own (``FileNotFoundError``,
+``FileExistsError``, ``OSError(ENOTEMPTY)``, ...); a bad path is a ``ValueError``.
+``read_file``/``write_file`` and the streams move data in bounded pieces.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from collections.abc import Callable, Coroutine
+from typing import IO, Any, TypeVar
+
+from cloudfs.errors import fs_error
+from cloudfs.meta.protocol import ROOT_INO, AttrChanges, Inode, InodeKind, RenameFlags
+from cloudfs.sdk.models import DirEntry, EntryType, FilespaceSize, FilespaceStatistics
+from cloudfs.sdk.stream import FileStream, parse_mode
+from cloudfs.vfs import paths
+from cloudfs.vfs.core import Vfs
+
+__all__ = ["Filesystem"]
+
+T = TypeVar("T")
+
+CHUNK = 4 * 1024 * 1024
+DEFAULT_BUFFER = 1024 * 1024
+_TYPES: dict[InodeKind, EntryType] = {
+    InodeKind.FILE: "file", InodeKind.DIR: "dir", InodeKind.SYMLINK: "link"}
+
+
+def _entry(name: str, inode: Inode) -> DirEntry:
+    return DirEntry(name=name, size=inode.size, type=_TYPES.get(inode.kind, "unknown"),
+                    file_id=str(inode.ino), file_id_external=0,
+                    ctime=inode.ctime_ns, mtime=inode.mtime_ns)
+
+
+class Filesystem:
+    """Path-based access to one linked filespace."""
+
+    def __init__(self, vfs: Vfs, run: Callable[[Coroutine[Any, Any, Any]], Any], *,
+                 root_path: str = "/", url: str = "cloudfs://") -> None:
+        self._vfs = vfs
+        self._run_coro = run
+        self._root = paths.normalize(root_path)
+        self._url = url.rstrip("/")
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        result: T = self._run_coro(coro)
+        return result
+
+    def _full(self, path: str) -> str:
+        parts = paths.split(path)  # validates: absolute, no NUL
+        return paths.normalize(self._root + "/" + "/".join(parts))
+
+    async def _resolve(self, path: str, *, follow: bool = True) -> Inode:
+        return await paths.resolve(self._vfs, self._full(path), follow=follow)
+
+    async def _parent(self, path: str) -> tuple[Inode, str]:
+        return await paths.resolve_parent(self._vfs, self._full(path))
+
+    # -- directories ---------------------------------------------------------------------
+    def read_dir(self, path: str) -> list[DirEntry]:
+        return self._run(self._read_dir(path))
+
+    async def _read_dir(self, path: str) -> list[DirEntry]:
+        directory = await self._resolve(path)
+        if directory.kind != InodeKind.DIR:
+            raise fs_error(errno.ENOTDIR, path=path)
+        entries: list[DirEntry] = []
+        cookie = 0
+        while batch := await self._vfs.readdir(directory.ino, cookie):
+            entries.extend(_entry(item.name, item.inode) for item in batch)
+            cookie = batch[-1].cookie
+        return entries
+
+    def list_dir(self, path: str) -> list[str]:
+        return [entry.name for entry in self.read_dir(path)]
+
+    def create_dir(self, path: str) -> None:
+        self._run(self._create_dir(path))
+
+    async def _create_dir(self, path: str) -> None:
+        parent, name = await self._parent(path)
+        await self._vfs.mkdir(parent.ino, name, 0o755, os.getuid(), os.getgid())
+
+    def delete_dir(self, path: str, recursive: bool = False) -> None:
+        self._run(self._delete_dir(path, recursive))
+
+    async def _delete_dir(self, path: str, recursive: bool) -> None:
+        parent, name = await self._parent(path)
+        target = await self._vfs.lookup(parent.ino, name)
+        if target.kind != InodeKind.DIR:
+            raise fs_error(errno.ENOTDIR, path=path)
+        if recursive:
+            await self._empty_tree(target.ino)
+        await self._vfs.rmdir(parent.ino, name)
+
+    async def _empty_tree(self, ino: int) -> None:
+        while batch := await self._vfs.readdir(ino, 0):
+            for item in batch:
+                if item.inode.kind == InodeKind.DIR:
+                    await self._empty_tree(item.inode.ino)
+                    await self._vfs.rmdir(ino, item.name)
+                else:
+                    await self._vfs.unlink(ino, item.name)
+
+    def dir_exists(self, path: str) -> bool:
+        return self._exists(path, InodeKind.DIR)
+
+    def file_exists(self, path: str) -> bool:
+        return self._exists(path, InodeKind.FILE)
+
+    def _exists(self, path: str, kind: InodeKind) -> bool:
+        try:
+            return self._run(self._resolve(path)).kind == kind
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return False
+            raise
+
+    # -- symlinks ------------------------------------------------------------------------
+    def create_symlink(self, target_path: str, link_path: str) -> None:
+        self._run(self._symlink(target_path, link_path))
+
+    async def _symlink(self, target: str, link_path: str) -> None:
+        parent, name = await self._parent(link_path)
+        await self._vfs.symlink(parent.ino, name, target, os.getuid(), os.getgid())
+
+    def read_symlink(self, link_path: str) -> str:
+        return self._run(self._readlink(link_path))
+
+    async def _readlink(self, link_path: str) -> str:
+        inode = await self._resolve(link_path, follow=False)
+        if inode.kind != InodeKind.SYMLINK:
+            raise fs_error(errno.EINVAL, "not a symbolic link", link_path)
+        return await self._vfs.readlink(inode.ino)
+
+    # -- files ---------------------------------------------------------------------------
+    def open(self, path: str, mode: str = "rb", buffering: int = -1,
+             encoding: str | None = None, errors: str | None = None,
+             newline: str | None = None) -> IO[Any]:
+        """Open a file like Python's ``open``: every text and binary mode.
+
+        ``buffering=0`` returns the raw :class:`FileStream` (binary only); text defaults to
+        UTF-8.
+        """
+        decoded = parse_mode(mode)
+        if decoded.binary and (encoding or errors or newline is not None):
+            raise ValueError("binary mode doesn't take an encoding, errors or newline argument")
+        if buffering == 0 and not decoded.binary:
+            raise ValueError("can't have unbuffered text I/O")
+        raw = self._run(self._open_raw(path, decoded.flags, decoded.raw_mode))
+        if buffering == 0:
+            return raw
+        size = DEFAULT_BUFFER if buffering in (-1, 1) else buffering
+        buffered: io.BufferedIOBase
+        if decoded.readable and decoded.writable:
+            buffered = io.BufferedRandom(raw, size)
+        elif decoded.writable:
+            buffered = io.BufferedWriter(raw, size)
+        else:
+            buffered = io.BufferedReader(raw, size)
+        if decoded.binary:
+            return buffered
+        return io.TextIOWrapper(buffered, encoding or "utf-8", errors, newline,
+                                line_buffering=buffering == 1)
+
+    async def _open_raw(self, path: str, flags: int, mode: str) -> FileStream:
+        parent, name = await self._parent(path)
+        try:
+            inode = await paths.resolve(self._vfs, self._full(path))
+        except FileNotFoundError:
+            if not flags & os.O_CREAT:
+                raise fs_error(errno.ENOENT, path=path) from None
+            handle, _ = await self._vfs.create(parent.ino, name, 0o644, flags,
+                                               os.getuid(), os.getgid())
+        else:
+            if flags & os.O_CREAT and flags & os.O_EXCL:
+                raise fs_error(errno.EEXIST, path=path)
+            if inode.kind == InodeKind.DIR:
+                raise fs_error(errno.EISDIR, path=path)
+            handle = await self._vfs.open(inode.ino, flags)
+        return FileStream(self._vfs, handle, run=self._run_coro,
+                          name=self._url + self._full(path), mode=mode)
+
+    def delete(self, path: str) -> None:
+        self._run(self._delete(path))
+
+    async def _delete(self, path: str) -> None:
+        parent, name = await self._parent(path)
+        await self._vfs.unlink(parent.ino, name)
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst``; never replaces: ``FileExistsError`` if ``dst`` exists."""
+        self._run(self._move(src, dst))
+
+    async def _move(self, src: str, dst: str) -> None:
+        old_parent, old_name = await self._parent(src)
+        new_parent, new_name = await self._parent(dst)
+        await self._vfs.rename(old_parent.ino, old_name, new_parent.ino, new_name,
+                               RenameFlags.NOREPLACE)
+
+    def truncate(self, path: str, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"size must not be negative: {size}")
+        self._run(self._truncate(path, size))
+
+    async def _truncate(self, path: str, size: int) -> None:
+        inode = await self._resolve(path)
+        if inode.kind == InodeKind.DIR:
+            raise fs_error(errno.EISDIR, path=path)
+        await self._vfs.setattr(inode.ino, AttrChanges(size=size))
+
+    def get_entry(self, path: str) -> DirEntry:
+        return self._run(self._get_entry(path))
+
+    async def _get_entry(self, path: str) -> DirEntry:
+        inode = await self._resolve(path, follow=False)
+        parts = paths.split(self._full(path))
+        return _entry(parts[-1] if parts else "", inode)
+
+    def read_file(self, path: str) -> bytes:
+        with self.open(path, "rb", buffering=0) as f:
+            return f.readall()  # type: ignore[no-any-return]
+
+    def write_file(self, path: str, data: bytes) -> None:
+        view = memoryview(data).cast("B")
+        with self.open(path, "wb", buffering=0) as f:
+            for start in range(0, len(view), CHUNK):
+                f.write(view[start:start + CHUNK])
+
+    # -- totals --------------------------------------------------------------------------
+    def get_size(self) -> FilespaceSize:
+        stats = self._run(self._vfs.meta.stats())
+        entries = stats.files + stats.directories + stats.symlinks
+        return FilespaceSize(entries=entries, data=stats.data_bytes, storage=stats.stored_bytes)
+
+    def get_statistics(self) -> FilespaceStatistics:
+        stats = self._run(self._vfs.meta.stats())
+        return FilespaceStatistics(
+            file_count=stats.files, directory_count=stats.directories - 1,  # not the root
+            symlink_count=stats.symlinks, entries_size=stats.data_bytes,
+            data_size=stats.data_bytes,
+            storage_size=stats.stored_bytes)
+
+    @property
+    def root_ino(self) -> int:
+        return ROOT_INO

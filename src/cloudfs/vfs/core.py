@@ -1,0 +1,424 @@
+"""The VFS: filesystem semantics over a metadata engine and a block store.
+
+The FUSE adapter and the SDK are two thin front ends on this class; it knows neither.  It
+speaks inode numbers and plain names; names, symlink targets and xattrs are encrypted here,
+before they reach the metadata engine, and decrypted on the way back.
+
+Ownership: one ``Vfs`` belongs to one event loop.  Open inodes share an
+:class:`~cloudfs.vfs.openfile.OpenFile` (the write buffer); handles are small objects
+naming it.  Writes commit on ``flush``/``fsync``/``release``: blocks are uploaded first,
+then the block map is committed in one metadata transaction (see ``openfile``).
+
+Limitations, stated up front: no atime updates (as ``noatime``); permission checks are the
+caller's (the kernel's ``default_permissions`` for a mount; none in the SDK).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.blocks.layout import spans
+from cloudfs.errors import fs_error
+from cloudfs.meta.protocol import (
+    AttrChanges,
+    Inode,
+    InodeKind,
+    MetaStore,
+    RenameFlags,
+    XattrFlags,
+)
+from cloudfs.vfs.fetch import BlockFetcher
+from cloudfs.vfs.names import Cipher
+from cloudfs.vfs.openfile import OpenFile
+
+__all__ = ["DirItem", "FileHandle", "StatFs", "Vfs", "VfsOptions"]
+
+NAME_MAX = 255
+
+
+@dataclass(frozen=True, slots=True)
+class VfsOptions:
+    """Tuning of one VFS instance."""
+
+    memory_cache_bytes: int = 256 * 1024 * 1024
+    fetch_concurrency: int = 16
+    upload_concurrency: int = 8
+    max_inflight_per_file: int = 8
+    readahead_blocks: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class StatFs:
+    block_size: int
+    total_bytes: int
+    free_bytes: int
+    files: int
+    name_max: int = NAME_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class DirItem:
+    name: str
+    inode: Inode
+    cookie: int
+
+
+@dataclass(eq=False, slots=True)
+class FileHandle:
+    """One open of a file.  ``next_offset`` drives sequential read-ahead."""
+
+    fh: int
+    file: OpenFile
+    readable: bool
+    writable: bool
+    append: bool
+    next_offset: int = 0
+    sequential_run: int = 0
+
+
+Capacity = Callable[[int], tuple[int, int]]
+
+
+def _unbounded_capacity(used: int) -> tuple[int, int]:
+    free = 1 << 50  # an object store has no fixed size: report 1 PiB free
+    return used + free, free
+
+
+class Vfs:
+    """Filesystem operations on inode numbers.  Every method is a coroutine."""
+
+    def __init__(self, meta: MetaStore, blocks: BlockStore, cipher: Cipher, *,
+                 options: VfsOptions | None = None,
+                 capacity: Capacity = _unbounded_capacity) -> None:
+        self.meta = meta
+        self.blocks = blocks
+        self.cipher = cipher
+        self.options = options or VfsOptions()
+        self.block_size = blocks.block_size
+        self.fetcher = BlockFetcher(blocks, memory_bytes=self.options.memory_cache_bytes,
+                                    concurrency=self.options.fetch_concurrency)
+        self._capacity = capacity
+        self._uploads = asyncio.Semaphore(self.options.upload_concurrency)
+        self._files: dict[int, OpenFile] = {}
+        self._handles: dict[int, FileHandle] = {}
+        self._next_fh = 1
+        self._orphans: set[int] = set()
+
+    async def start(self) -> None:
+        """Clean up inodes left unlinked-but-open by a previous run."""
+        await self.meta.purge_orphans()
+
+    # -- attributes -----------------------------------------------------------------------
+    async def getattr(self, ino: int) -> Inode:
+        return self._overlay(await self.meta.getattr(ino))
+
+    def _overlay(self, inode: Inode) -> Inode:
+        """The inode as this client sees it: with its own uncommitted writes."""
+        f = self._files.get(inode.ino)
+        if f is None or not f.has_changes:
+            return inode
+        return dataclasses.replace(inode, size=f.size, mtime_ns=f.mtime_ns)
+
+    async def setattr(self, ino: int, changes: AttrChanges) -> Inode:
+        f = self._files.get(ino)
+        if f is None:
+            return await self.meta.setattr(ino, changes)
+        if changes.size is not None:
+            await f.commit()
+        async with f.lock:
+            inode = await self.meta.setattr(ino, changes, expected_version=f.base_version)
+            if changes.size is not None:
+                f.truncated(inode)
+            else:
+                f.accept(inode)
+        return self._overlay(inode)
+
+    # -- namespace ------------------------------------------------------------------------
+    async def lookup(self, parent: int, name: str) -> Inode:
+        if name == ".":
+            return await self.getattr(parent)
+        if name == "..":
+            raise fs_error(errno.EINVAL, "'..' is resolved by the caller")
+        return self._overlay(await self.meta.lookup(parent, self._name(parent, name)))
+
+    async def mkdir(self, parent: int, name: str, mode: int, uid: int, gid: int) -> Inode:
+        return await self.meta.mknod(parent, self._name(parent, name), InodeKind.DIR,
+                                     mode & 0o7777, uid, gid)
+
+    async def mknod(self, parent: int, name: str, mode: int, uid: int, gid: int) -> Inode:
+        """Create an empty regular file (other node types are refused with EPERM)."""
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+            raise fs_error(errno.EPERM, "only regular files, directories and symlinks")
+        return await self.meta.mknod(parent, self._name(parent, name), InodeKind.FILE,
+                                     mode & 0o7777, uid, gid)
+
+    async def symlink(self, parent: int, name: str, target: str, uid: int, gid: int) -> Inode:
+        if not target or "\0" in target or len(target.encode()) > 4095:
+            raise fs_error(errno.EINVAL if target else errno.ENOENT, "bad symlink target")
+        sealed = self.cipher.seal_target(target)
+        return await self.meta.mknod(parent, self._name(parent, name), InodeKind.SYMLINK,
+                                     0o777, uid, gid, target=sealed)
+
+    async def readlink(self, ino: int) -> str:
+        return self.cipher.open_target(await self.meta.readlink(ino))
+
+    async def link(self, ino: int, new_parent: int, new_name: str) -> Inode:
+        inode = await self.meta.link(ino, new_parent, self._name(new_parent, new_name))
+        self._accept(inode)
+        return self._overlay(inode)
+
+    async def unlink(self, parent: int, name: str) -> None:
+        inode = await self.meta.unlink(parent, self._name(parent, name))
+        await self._dropped(inode)
+
+    async def rmdir(self, parent: int, name: str) -> None:
+        if name == ".":
+            raise fs_error(errno.EINVAL, "cannot remove '.'")
+        await self.meta.rmdir(parent, self._name(parent, name))
+
+    async def rename(self, old_parent: int, old_name: str, new_parent: int, new_name: str,
+                     flags: RenameFlags = RenameFlags.NONE) -> None:
+        replaced = await self.meta.rename(
+            old_parent, self._name(old_parent, old_name),
+            new_parent, self._name(new_parent, new_name), flags)
+        if replaced is not None:
+            await self._dropped(replaced)
+        # rename changes the moved inodes' ctime (and so their versions): adopt them.
+        moved = [(new_parent, new_name)]
+        if flags & RenameFlags.EXCHANGE:
+            moved.append((old_parent, old_name))
+        for parent, name in moved:
+            await self._refresh(await self.meta.lookup(parent, self._name(parent, name)))
+
+    async def readdir(self, ino: int, after: int = 0, limit: int = 1000) -> list[DirItem]:
+        """Entries after cookie ``after`` with their attributes (no '.' or '..')."""
+        entries = await self.meta.readdir(ino, after, limit)
+        inodes = await asyncio.gather(*(self.meta.getattr(e.ino) for e in entries))
+        return [DirItem(self.cipher.open_name(ino, e.name), self._overlay(i), e.cookie)
+                for e, i in zip(entries, inodes, strict=True)]
+
+    async def statfs(self) -> StatFs:
+        stats = await self.meta.stats()
+        total, free = self._capacity(stats.stored_bytes)
+        files = stats.files + stats.directories + stats.symlinks
+        return StatFs(self.block_size, total, free, files)
+
+    # -- extended attributes ----------------------------------------------------------------
+    async def getxattr(self, ino: int, name: str) -> bytes:
+        key = self._xattr_name(ino, name)
+        return self.cipher.open_xattr(ino, key, await self.meta.get_xattr(ino, key))
+
+    async def setxattr(self, ino: int, name: str, value: bytes,
+                       flags: XattrFlags = XattrFlags.NONE) -> None:
+        key = self._xattr_name(ino, name)
+        await self.meta.set_xattr(ino, key, self.cipher.seal_xattr(ino, key, value), flags)
+        await self._refresh(ino)
+
+    async def listxattr(self, ino: int) -> list[str]:
+        return [self.cipher.open_xattr_name(ino, n) for n in await self.meta.list_xattrs(ino)]
+
+    async def removexattr(self, ino: int, name: str) -> None:
+        await self.meta.remove_xattr(ino, self._xattr_name(ino, name))
+        await self._refresh(ino)
+
+    # -- files ----------------------------------------------------------------------------
+    async def create(self, parent: int, name: str, mode: int, flags: int, uid: int,
+                     gid: int) -> tuple[FileHandle, Inode]:
+        """Create and open a regular file (``O_EXCL`` semantics: the name must be free)."""
+        inode = await self.mknod(parent, name, mode, uid, gid)
+        handle = await self.open(inode.ino, flags & ~os.O_TRUNC)
+        return handle, inode
+
+    async def open(self, ino: int, flags: int) -> FileHandle:
+        inode = await self.meta.getattr(ino)
+        if inode.kind == InodeKind.DIR:
+            raise fs_error(errno.EISDIR)
+        if inode.kind != InodeKind.FILE:
+            raise fs_error(errno.ELOOP, "cannot open a symlink itself")
+        f = self._files.get(ino)
+        if f is None:
+            f = self._files[ino] = self._new_open_file(inode)
+        accmode = flags & os.O_ACCMODE
+        handle = FileHandle(self._next_fh, f, readable=accmode != os.O_WRONLY,
+                            writable=accmode != os.O_RDONLY, append=bool(flags & os.O_APPEND))
+        self._next_fh += 1
+        self._handles[handle.fh] = handle
+        f.handles += 1
+        if flags & os.O_TRUNC and handle.writable:
+            try:
+                await self.setattr(ino, AttrChanges(size=0))
+            except BaseException:
+                await self.release(handle.fh)
+                raise
+        return handle
+
+    def _new_open_file(self, inode: Inode) -> OpenFile:
+        return OpenFile(inode, meta=self.meta, blocks=self.blocks, fetcher=self.fetcher,
+                        uploads=self._uploads, max_inflight=self.options.max_inflight_per_file)
+
+    def handle(self, fh: int) -> FileHandle:
+        try:
+            return self._handles[fh]
+        except KeyError:
+            raise fs_error(errno.EBADF) from None
+
+    async def read(self, fh: int, offset: int, size: int) -> bytes:
+        handle = self.handle(fh)
+        if not handle.readable:
+            raise fs_error(errno.EBADF, "file not open for reading")
+        f = handle.file
+        size = max(0, min(size, f.size - offset))
+        if size == 0:
+            return b""
+        pieces = list(spans(offset, size, self.block_size))
+        self._read_ahead(handle, offset, size, pieces[-1].index)
+        blocks = await asyncio.gather(*(f.read_block(p.index) for p in pieces))
+        out = bytearray(size)
+        pos = 0
+        for piece, data in zip(pieces, blocks, strict=True):
+            chunk = data[piece.start:piece.end]
+            out[pos:pos + len(chunk)] = chunk  # the rest of the piece stays zero (a hole)
+            pos += piece.length
+        return bytes(out)
+
+    def _read_ahead(self, handle: FileHandle, offset: int, size: int, last: int) -> None:
+        """Prefetch the next blocks while a handle reads sequentially."""
+        handle.sequential_run = handle.sequential_run + 1 if offset == handle.next_offset else 0
+        handle.next_offset = offset + size
+        if handle.sequential_run < 1:
+            return
+        f = handle.file
+        end = -(-f.committed_size // self.block_size)
+        for index in range(last + 1, min(last + 1 + self.options.readahead_blocks, end)):
+            if index in f.dirty or index in f.uploading:
+                continue
+            ref = f.uploaded.get(index) or f.block_map.get(index)
+            if ref is not None:
+                self.fetcher.prefetch(ref)
+            elif index not in f.block_map:
+                _spawn(self._prefetch_ref(f, index))
+
+    async def _prefetch_ref(self, f: OpenFile, index: int) -> None:
+        ref = await f.committed_ref(index)
+        if ref is not None:
+            self.fetcher.prefetch(ref)
+
+    async def write(self, fh: int, offset: int, data: bytes | bytearray | memoryview) -> int:
+        handle = self.handle(fh)
+        if not handle.writable:
+            raise fs_error(errno.EBADF, "file not open for writing")
+        if handle.append:
+            offset = handle.file.size
+        return await handle.file.write(offset, data)
+
+    async def flush(self, fh: int) -> None:
+        """Commit the file's writes (close-to-open consistency)."""
+        await self._commit(self.handle(fh).file)
+
+    async def fsync(self, fh: int) -> None:
+        await self._commit(self.handle(fh).file)
+
+    async def _commit(self, f: OpenFile) -> None:
+        if f.ino in self._orphans:
+            return
+        await f.commit()
+
+    async def release(self, fh: int) -> None:
+        """Close a handle; the last close of an inode commits it (and purges an orphan)."""
+        handle = self._handles.pop(fh, None)
+        if handle is None:
+            return
+        f = handle.file
+        f.handles -= 1
+        if f.handles > 0:
+            return
+        try:
+            await self._commit(f)
+        finally:
+            if f.handles == 0 and not f.has_changes:
+                self._files.pop(f.ino, None)
+            if f.ino in self._orphans and f.handles == 0:
+                self._orphans.discard(f.ino)
+                self._files.pop(f.ino, None)
+                await f.abort()
+                await self.meta.purge(f.ino)
+
+    async def sync_all(self) -> None:
+        """Commit every open or failed-to-close file's pending writes."""
+        for f in list(self._files.values()):
+            if f.has_changes and f.ino not in self._orphans:
+                await f.commit()
+            if f.handles == 0 and not f.has_changes:
+                self._files.pop(f.ino, None)
+
+    async def collect_garbage(self, limit: int = 1000) -> int:
+        """Delete objects no block map references any more; return how many."""
+        ids = await self.meta.take_garbage(limit)
+        await asyncio.gather(*(self.blocks.delete(i) for i in ids))
+        await self.meta.forget_garbage(ids)
+        return len(ids)
+
+    async def close(self) -> None:
+        """Commit what is pending, collect garbage, release handles."""
+        await self.sync_all()
+        with contextlib.suppress(Exception):
+            while await self.collect_garbage():
+                pass
+        for fh in list(self._handles):
+            with contextlib.suppress(Exception):
+                await self.release(fh)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _name(self, parent: int, name: str) -> bytes:
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise fs_error(errno.EINVAL, f"invalid name {name!r}")
+        if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise fs_error(errno.ENAMETOOLONG)
+        return self.cipher.seal_name(parent, name)
+
+    def _xattr_name(self, ino: int, name: str) -> bytes:
+        if not name or len(name.encode()) > NAME_MAX:
+            raise fs_error(errno.ERANGE if name else errno.EINVAL, "bad xattr name")
+        return self.cipher.seal_xattr_name(ino, name)
+
+    async def _refresh(self, inode: Inode | int) -> None:
+        """Adopt the current version of an inode this client just changed, if open."""
+        ino = inode if isinstance(inode, int) else inode.ino
+        if ino in self._files:
+            self._accept(inode if isinstance(inode, Inode) else await self.meta.getattr(ino))
+
+    def _accept(self, inode: Inode) -> None:
+        f = self._files.get(inode.ino)
+        if f is not None:
+            f.accept(inode)
+
+    async def _dropped(self, inode: Inode) -> None:
+        """An entry of ``inode`` went away; purge it now or at its last close."""
+        self._accept(inode)
+        if inode.nlink > 0 or inode.kind == InodeKind.DIR:
+            return
+        if inode.ino in self._files and self._files[inode.ino].handles > 0:
+            self._orphans.add(inode.ino)
+        else:
+            await self.meta.purge(inode.ino)
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: object) -> None:
+    async def run() -> None:
+        with contextlib.suppress(Exception):
+            await coro  # type: ignore[misc]
+
+    task = asyncio.ensure_future(run())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)

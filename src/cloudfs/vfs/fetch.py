@@ -1,0 +1,85 @@
+"""BlockFetcher: shared, bounded, de-duplicated block reads.
+
+Every read of committed data goes through one fetcher per filespace:
+
+* a small in-memory LRU of plaintext blocks, bounded in bytes, so a handle reading a block
+  in pieces (the kernel and the SDK read 128 KiB–1 MiB at a time) fetches it once;
+* one in-flight future per block id, so concurrent readers of the same block (and the
+  read-ahead that asked for it first) share a single download;
+* a semaphore bounding concurrent downloads.
+
+Blocks are immutable and named by random ids, so a cached block can never be stale; the
+cache needs no invalidation, only eviction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.meta.protocol import BlockRef
+
+__all__ = ["BlockFetcher"]
+
+
+class BlockFetcher:
+    """Owned by one event loop; not thread-safe."""
+
+    def __init__(self, blocks: BlockStore, *, memory_bytes: int, concurrency: int = 8) -> None:
+        self.blocks = blocks
+        self.memory_bytes = memory_bytes
+        self._lru: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lru_bytes = 0
+        self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, ref: BlockRef) -> bytes:
+        """The block's plaintext, from memory, a fetch in flight, or the store."""
+        cached = self._lru.get(ref.id)
+        if cached is not None:
+            self._lru.move_to_end(ref.id)
+            self.hits += 1
+            return cached[: ref.size]
+        future = self._inflight.get(ref.id)
+        if future is None:
+            future = self._start(ref)
+        return (await asyncio.shield(future))[: ref.size]
+
+    def prefetch(self, ref: BlockRef) -> None:
+        """Start fetching ``ref`` in the background unless it is cached or in flight."""
+        if ref.id not in self._lru and ref.id not in self._inflight:
+            self._start(ref)
+
+    def _start(self, ref: BlockRef) -> asyncio.Future[bytes]:
+        self.misses += 1
+        task = asyncio.ensure_future(self._fetch(ref))
+        self._inflight[ref.id] = task
+        task.add_done_callback(lambda t: self._done(ref.id, t))
+        return task
+
+    async def _fetch(self, ref: BlockRef) -> bytes:
+        async with self._slots:
+            return await self.blocks.get(ref)
+
+    def _done(self, block_id: bytes, task: asyncio.Future[bytes]) -> None:
+        self._inflight.pop(block_id, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        self.remember(block_id, task.result())
+
+    def remember(self, block_id: bytes, data: bytes) -> None:
+        """Keep a block just written or read, evicting the least recently used."""
+        if len(data) > self.memory_bytes or block_id in self._lru:
+            return
+        self._lru[block_id] = data
+        self._lru_bytes += len(data)
+        while self._lru_bytes > self.memory_bytes:
+            _, old = self._lru.popitem(last=False)
+            self._lru_bytes -= len(old)
+
+    def clear(self) -> None:
+        self._lru.clear()
+        self._lru_bytes = 0

@@ -1,0 +1,89 @@
+"""Path resolution for the front ends that speak paths (SDK, CLI); FUSE speaks inodes.
+
+Paths are absolute and ``/``-separated.  ``.`` is dropped and ``..`` steps up, both in the
+path and in symlink targets met on the way; symlinks in the middle of a path are always
+followed (at most :data:`MAX_SYMLINKS` of them, then ``ELOOP``), the last component only
+when asked.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from cloudfs.errors import fs_error
+from cloudfs.meta.protocol import ROOT_INO, Inode, InodeKind
+from cloudfs.vfs.core import Vfs
+
+__all__ = ["MAX_SYMLINKS", "normalize", "resolve", "resolve_parent", "split"]
+
+MAX_SYMLINKS = 40
+
+
+def split(path: str) -> list[str]:
+    """The components of an absolute path, with ``.``, ``..`` and empty parts resolved.
+
+    ``ValueError`` for a path that is not a non-empty absolute string.
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"path must be str, not {type(path).__name__}")
+    if not path.startswith("/"):
+        raise ValueError(f"path must be absolute (start with '/'): {path!r}")
+    if "\0" in path:
+        raise ValueError("path contains a NUL character")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return parts
+
+
+def normalize(path: str) -> str:
+    return "/" + "/".join(split(path))
+
+
+async def resolve(vfs: Vfs, path: str, *, follow: bool = True) -> Inode:
+    """The inode at ``path``; follows a final symlink only when ``follow``."""
+    return await _walk(vfs, split(path), follow=follow)
+
+
+async def resolve_parent(vfs: Vfs, path: str) -> tuple[Inode, str]:
+    """The directory that holds ``path``'s last component, and that component."""
+    parts = split(path)
+    if not parts:
+        raise ValueError("the root has no parent")
+    parent = await _walk(vfs, parts[:-1], follow=True)
+    if parent.kind != InodeKind.DIR:
+        raise fs_error(errno.ENOTDIR, path=path)
+    return parent, parts[-1]
+
+
+async def _walk(vfs: Vfs, parts: list[str], *, follow: bool) -> Inode:
+    todo = list(reversed(parts))
+    trail = [await vfs.getattr(ROOT_INO)]  # the directories walked through, for '..'
+    links = 0
+    while todo:
+        name = todo.pop()
+        if name == "..":
+            if len(trail) > 1:
+                trail.pop()
+            continue
+        current = trail[-1]
+        if current.kind != InodeKind.DIR:
+            raise fs_error(errno.ENOTDIR)
+        child = await vfs.lookup(current.ino, name)
+        if child.kind == InodeKind.SYMLINK and (todo or follow):
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise fs_error(errno.ELOOP)
+            target = await vfs.readlink(child.ino)
+            if target.startswith("/"):
+                del trail[1:]
+            todo.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
+            continue
+        trail.append(child)
+    return trail[-1]

@@ -1,0 +1,250 @@
+"""The VFS on a real codec, SQLite engine and memory store: data paths and semantics."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cloudfs.meta.protocol import ROOT_INO, AttrChanges, InodeKind, RenameFlags, XattrFlags
+from cloudfs.vfs.core import Vfs
+from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs
+
+BS = SMALL_BLOCK
+
+
+@pytest.fixture
+async def vfs() -> AsyncIterator[Vfs]:
+    v = await make_vfs()
+    yield v
+    await close_vfs(v)
+
+
+async def write_file(vfs: Vfs, name: str, data: bytes, parent: int = ROOT_INO) -> int:
+    handle, inode = await vfs.create(parent, name, 0o644, os.O_WRONLY, 0, 0)
+    await vfs.write(handle.fh, 0, data)
+    await vfs.release(handle.fh)
+    return inode.ino
+
+
+async def read_all(vfs: Vfs, ino: int) -> bytes:
+    handle = await vfs.open(ino, os.O_RDONLY)
+    try:
+        return await vfs.read(handle.fh, 0, (await vfs.getattr(ino)).size + 10)
+    finally:
+        await vfs.release(handle.fh)
+
+
+async def test_write_read_across_blocks(vfs: Vfs) -> None:
+    data = os.urandom(3 * BS + 123)
+    ino = await write_file(vfs, "f", data)
+    assert (await vfs.getattr(ino)).size == len(data)
+    assert await read_all(vfs, ino) == data
+
+
+async def test_reads_at_any_offset(vfs: Vfs) -> None:
+    data = os.urandom(2 * BS + 7)
+    ino = await write_file(vfs, "f", data)
+    h = await vfs.open(ino, os.O_RDONLY)
+    for offset, size in [(0, 1), (BS - 1, 2), (BS, BS), (2 * BS, 100), (len(data) - 1, 5),
+                         (len(data), 10), (len(data) + 100, 10)]:
+        assert await vfs.read(h.fh, offset, size) == data[offset:offset + size]
+    await vfs.release(h.fh)
+
+
+async def test_holes_read_as_zeros(vfs: Vfs) -> None:
+    handle, inode = await vfs.create(ROOT_INO, "sparse", 0o644, os.O_RDWR, 0, 0)
+    await vfs.write(handle.fh, 3 * BS + 10, b"end")
+    await vfs.release(handle.fh)
+    data = await read_all(vfs, inode.ino)
+    assert data == bytes(3 * BS + 10) + b"end"
+
+
+async def test_overwrite_middle_keeps_the_rest(vfs: Vfs) -> None:
+    data = bytearray(os.urandom(2 * BS))
+    ino = await write_file(vfs, "f", bytes(data))
+    h = await vfs.open(ino, os.O_RDWR)
+    await vfs.write(h.fh, BS - 5, b"X" * 10)
+    await vfs.release(h.fh)
+    data[BS - 5:BS + 5] = b"X" * 10
+    assert await read_all(vfs, ino) == bytes(data)
+
+
+async def test_truncate_shrink_then_grow_reads_zeros(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"a" * (BS + 100))
+    await vfs.setattr(ino, AttrChanges(size=10))
+    assert await read_all(vfs, ino) == b"a" * 10
+    await vfs.setattr(ino, AttrChanges(size=BS + 50))
+    assert await read_all(vfs, ino) == b"a" * 10 + bytes(BS + 40)
+
+
+async def test_truncate_while_open_with_pending_writes(vfs: Vfs) -> None:
+    handle, inode = await vfs.create(ROOT_INO, "f", 0o644, os.O_RDWR, 0, 0)
+    await vfs.write(handle.fh, 0, b"b" * (2 * BS))
+    await vfs.setattr(inode.ino, AttrChanges(size=5))
+    await vfs.write(handle.fh, 10, b"c")
+    await vfs.release(handle.fh)
+    assert await read_all(vfs, inode.ino) == b"bbbbb" + bytes(5) + b"c"
+
+
+async def test_two_handles_see_each_others_writes(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"0123456789")
+    a = await vfs.open(ino, os.O_RDWR)
+    b = await vfs.open(ino, os.O_RDONLY)
+    await vfs.write(a.fh, 2, b"ab")
+    assert await vfs.read(b.fh, 0, 100) == b"01ab456789"
+    assert (await vfs.getattr(ino)).size == 10
+    await vfs.release(a.fh)
+    await vfs.release(b.fh)
+
+
+async def test_append_writes_at_end(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"start")
+    h = await vfs.open(ino, os.O_WRONLY | os.O_APPEND)
+    await vfs.write(h.fh, 0, b"-end")
+    await vfs.release(h.fh)
+    assert await read_all(vfs, ino) == b"start-end"
+
+
+async def test_open_trunc_empties_the_file(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"old content")
+    h = await vfs.open(ino, os.O_WRONLY | os.O_TRUNC)
+    await vfs.release(h.fh)
+    assert (await vfs.getattr(ino)).size == 0
+
+
+async def test_read_only_handle_refuses_writes(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"x")
+    h = await vfs.open(ino, os.O_RDONLY)
+    with pytest.raises(OSError) as e:
+        await vfs.write(h.fh, 0, b"y")
+    assert e.value.errno == errno.EBADF
+    await vfs.release(h.fh)
+
+
+async def test_unlinked_open_file_stays_readable_then_goes(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"still here")
+    h = await vfs.open(ino, os.O_RDONLY)
+    await vfs.unlink(ROOT_INO, "f")
+    with pytest.raises(FileNotFoundError):
+        await vfs.lookup(ROOT_INO, "f")
+    assert await vfs.read(h.fh, 0, 100) == b"still here"
+    await vfs.release(h.fh)
+    with pytest.raises(FileNotFoundError):
+        await vfs.meta.getattr(ino)
+
+
+async def test_replaced_blocks_become_garbage_and_are_collected(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", os.urandom(2 * BS))
+    await write_file(vfs, "g", b"other")
+    h = await vfs.open(ino, os.O_WRONLY | os.O_TRUNC)
+    await vfs.write(h.fh, 0, b"new")
+    await vfs.release(h.fh)
+    keys_before = [m.key async for m in vfs.blocks.store.list("blocks/")]
+    assert await vfs.collect_garbage() == 2
+    keys_after = [m.key async for m in vfs.blocks.store.list("blocks/")]
+    assert len(keys_after) == len(keys_before) - 2
+    assert await read_all(vfs, ino) == b"new"
+
+
+async def test_rename_replaces_and_noreplace_refuses(vfs: Vfs) -> None:
+    await write_file(vfs, "a", b"A")
+    b = await write_file(vfs, "b", b"B")
+    with pytest.raises(FileExistsError):
+        await vfs.rename(ROOT_INO, "a", ROOT_INO, "b", RenameFlags.NOREPLACE)
+    await vfs.rename(ROOT_INO, "a", ROOT_INO, "b")
+    assert await read_all(vfs, (await vfs.lookup(ROOT_INO, "b")).ino) == b"A"
+    with pytest.raises(FileNotFoundError):
+        await vfs.meta.getattr(b)
+
+
+async def test_rename_exchange_swaps(vfs: Vfs) -> None:
+    a = await write_file(vfs, "a", b"A")
+    b = await write_file(vfs, "b", b"B")
+    await vfs.rename(ROOT_INO, "a", ROOT_INO, "b", RenameFlags.EXCHANGE)
+    assert (await vfs.lookup(ROOT_INO, "a")).ino == b
+    assert (await vfs.lookup(ROOT_INO, "b")).ino == a
+
+
+async def test_rename_open_file_then_write_commits(vfs: Vfs) -> None:
+    handle, inode = await vfs.create(ROOT_INO, "a", 0o644, os.O_RDWR, 0, 0)
+    await vfs.write(handle.fh, 0, b"one")
+    await vfs.flush(handle.fh)
+    await vfs.rename(ROOT_INO, "a", ROOT_INO, "b")
+    await vfs.setxattr(inode.ino, "user.k", b"v")
+    await vfs.write(handle.fh, 3, b"two")
+    await vfs.release(handle.fh)
+    assert await read_all(vfs, inode.ino) == b"onetwo"
+
+
+async def test_hard_links_share_content(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "a", b"shared")
+    d = await vfs.mkdir(ROOT_INO, "d", 0o755, 0, 0)
+    await vfs.link(ino, d.ino, "b")
+    assert (await vfs.getattr(ino)).nlink == 2
+    await vfs.unlink(ROOT_INO, "a")
+    assert await read_all(vfs, (await vfs.lookup(d.ino, "b")).ino) == b"shared"
+
+
+async def test_symlink_round_trip(vfs: Vfs) -> None:
+    link = await vfs.symlink(ROOT_INO, "l", "../some/where ü", 0, 0)
+    assert link.kind == InodeKind.SYMLINK
+    assert await vfs.readlink(link.ino) == "../some/where ü"
+
+
+async def test_xattrs(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", b"")
+    await vfs.setxattr(ino, "user.a", b"1")
+    await vfs.setxattr(ino, "user.b", b"\x00\xff")
+    assert sorted(await vfs.listxattr(ino)) == ["user.a", "user.b"]
+    assert await vfs.getxattr(ino, "user.b") == b"\x00\xff"
+    with pytest.raises(FileExistsError):
+        await vfs.setxattr(ino, "user.a", b"2", XattrFlags.CREATE)
+    await vfs.removexattr(ino, "user.a")
+    with pytest.raises(OSError) as e:
+        await vfs.getxattr(ino, "user.a")
+    assert e.value.errno == errno.ENODATA
+
+
+async def test_readdir_pages_without_repeats_while_changing(vfs: Vfs) -> None:
+    for i in range(30):
+        await vfs.mknod(ROOT_INO, f"f{i:02}", 0o644, 0, 0)
+    seen: list[str] = []
+    cookie = 0
+    while batch := await vfs.readdir(ROOT_INO, cookie, limit=7):
+        seen.extend(item.name for item in batch)
+        cookie = batch[-1].cookie
+        await vfs.mknod(ROOT_INO, f"new{cookie}", 0o644, 0, 0)
+    stable = [n for n in seen if n.startswith("f")]
+    assert sorted(stable) == [f"f{i:02}" for i in range(30)]
+    assert len(seen) == len(set(seen))
+
+
+async def test_bad_names_are_refused(vfs: Vfs) -> None:
+    for name, code in [("", errno.EINVAL), ("a/b", errno.EINVAL), ("x" * 256, errno.ENAMETOOLONG)]:
+        with pytest.raises(OSError) as e:
+            await vfs.mkdir(ROOT_INO, name, 0o755, 0, 0)
+        assert e.value.errno == code
+
+
+async def test_statfs_reports_sizes(vfs: Vfs) -> None:
+    await write_file(vfs, "f", os.urandom(BS))
+    st = await vfs.statfs()
+    assert st.block_size == BS
+    assert st.total_bytes > st.free_bytes > 0
+    assert st.files == 2  # the root and f
+
+
+async def test_big_write_keeps_memory_bounded(vfs: Vfs) -> None:
+    handle, inode = await vfs.create(ROOT_INO, "big", 0o644, os.O_WRONLY, 0, 0)
+    chunk = os.urandom(BS // 2)
+    peak = 0
+    for i in range(200):
+        await vfs.write(handle.fh, i * len(chunk), chunk)
+        f = handle.file
+        peak = max(peak, len(f.dirty) + len(f.uploading))
+    await vfs.release(handle.fh)
+    assert peak <= 2 * vfs.options.max_inflight_per_file + 1
+    assert (await vfs.getattr(inode.ino)).size == 200 * len(chunk)
