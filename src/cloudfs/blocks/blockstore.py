@@ -14,7 +14,7 @@ from typing import Protocol
 
 from cloudfs.blocks.layout import new_block_id, object_key
 from cloudfs.errors import IntegrityError, ObjectNotFoundError
-from cloudfs.meta.protocol import BlockRef
+from cloudfs.blocks.ref import BlockRef
 from cloudfs.store.protocol import ObjectStore
 
 __all__ = ["BlockCodecLike", "BlockStore"]

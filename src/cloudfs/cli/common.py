@@ -69,7 +69,7 @@ class Context:
         return self._filespace
 
     def _explicit_passphrase(self) -> bool:
-        return self.passphrase_file is not None or "CLOUDFS_PASSPHRASE" in os.environ
+        return self.passphrase_file is not None or bool(os.environ.get("CLOUDFS_PASSPHRASE"))
 
     def close(self) -> None:
         if self._client is not None:
@@ -91,8 +91,8 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> s
     if not sys.stdin.isatty():
         raise click.UsageError(
             "a passphrase is needed: use --passphrase-file, CLOUDFS_PASSPHRASE or a terminal")
-    text: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return text
+    entered: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    return entered
 
 
 def home_option(f: F) -> F:

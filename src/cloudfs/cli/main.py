@@ -84,8 +84,10 @@ def info(ctx: Context) -> None:
     size = filespace.fs.get_statistics()
     record = ctx.registry.find(name=ctx.filespace)
     store = record.store
-    where = store.get("bucket") and f"s3://{store['bucket']}/{store.get('prefix', '')}" \
-        or str(store.get("root"))
+    if store.get("bucket"):
+        where = f"s3://{store['bucket']}/{store.get('prefix', '')} {store.get('endpoint', '')}"
+    else:
+        where = str(ctx.home / str(store.get("root", "")))
     rows = [("workspace", f"{ctx.registry.name} ({ctx.registry.id}) at {ctx.home}"),
             ("filespace", f"{filespace.name} ({filespace.id})"),
             ("store", where),

@@ -1,21 +1,12 @@
-"""Encryption of everything a filespace stores: blocks, names and small secrets.
+"""Encryption of small values: names (deterministic AES-SIV) and secrets (AES-GCM).
 
-All three are built from audited primitives in ``cryptography``; nothing here is
+Both are built from audited primitives in ``cryptography``; nothing here is
 hand-rolled beyond the byte layouts, which ``docs/format.md`` describes.  Every failure to
 authenticate raises :class:`~cloudfs.errors.IntegrityError`; no unauthenticated byte is
-ever returned.  Instances hold only immutable keys (and :mod:`.compress` keeps per-thread
-zstd contexts), so one instance can be shared by all worker threads.
+ever returned.  Instances hold only immutable keys and can be shared between threads.
 
-:class:`BlockCodec` — file data.  ``seal`` compresses the block (:mod:`.compress`, kept
-only if it shrinks), encrypts it with AES-256-GCM under a fresh random nonce, and frames
-it as :mod:`.envelope` describes, with the header, the filespace id and the block id as
-associated data: a flipped bit, a block served under another id (swap or replay), a block
-of another filespace or a truncated object all fail.  ``open`` checks the header and the
-size bound first (cheap, clear messages), then the tag, then inflates within the block
-size.  Random 96-bit nonces under one data key are good for 2^32 blocks (NIST SP
-800-38D), i.e. 16 PiB of 4 MiB blocks per filespace.  Cost: AES-GCM and zstd release
-the GIL; beyond the primitives the hot path makes one copy, prefixing the 18-byte header
-to the ciphertext (~0.1 ms per 4 MiB, measured; ``benchmarks/codec_throughput.py``).
+:class:`BlockCodec` lives in :mod:`.envelope` (re-exported here): the block format and
+its sealing belong together.
 
 :class:`SecretBox` — symlink targets, xattr values, data-store credentials.  Each value gets
 a fresh random 96-bit nonce, so equal plaintexts give unrelated ciphertexts.  The caller's
@@ -37,9 +28,9 @@ name's length only to within 16 bytes::
     blob = version (0x01) || SIV tag (16) || ciphertext (padded length: 16, 32, ... 256)
     AD   = [b"cloudfs/v1/name", context]
 
-What deterministic encryption leaks, by design: whoever sees the blobs can tell that two
-entries *in the same context* have the same name (never the case within one directory)
-and can see the same directory entry persist across renames of its parent.
+What deterministic encryption leaks, by design: equality within one context.  No two live
+entries of a directory share a name, so this shows only across time — a name deleted
+and later re-created in the same directory gives the same blob again.
 """
 
 from __future__ import annotations
@@ -49,11 +40,11 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 
-from cloudfs.codec import envelope
-from cloudfs.codec.compress import compress, decompress
-from cloudfs.codec.envelope import NONCE_SIZE, PREFIX_SIZE, TAG_SIZE
+from cloudfs.codec._aead import NONCE_SIZE, TAG_SIZE, require_key
+from cloudfs.codec.envelope import BlockCodec
 from cloudfs.errors import IntegrityError
 
+# BlockCodec is re-exported: its home is .envelope, with the block format.
 __all__ = ["MAX_NAME_BYTES", "BlockCodec", "NameCipher", "SecretBox"]
 
 MAX_NAME_BYTES = 255
@@ -64,56 +55,6 @@ _SECRET_AD_PREFIX = b"cloudfs/v1/secret\x00"
 _NAME_VERSION = b"\x01"
 _NAME_AD_LABEL = b"cloudfs/v1/name"
 _NAME_PAD = 16
-
-
-def require_key(key: bytes, size: int, what: str) -> None:
-    """Raise ``ValueError`` unless ``key`` is ``size`` bytes long."""
-    if len(key) != size:
-        raise ValueError(f"{what} must be {size} bytes, got {len(key)}")
-
-
-class BlockCodec:
-    """Seals and opens the blocks of one filespace under its data key."""
-
-    __slots__ = ("_aead", "_filespace_ad")
-
-    def __init__(self, data_key: bytes, filespace_id: bytes) -> None:
-        require_key(data_key, 32, "data key")
-        self._aead = AESGCM(data_key)
-        self._filespace_ad = envelope.block_ad_prefix(filespace_id)
-
-    def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes:
-        """The stored form of ``plaintext`` under ``block_id``, compressed if it shrinks.
-
-        Each call draws a fresh nonce, so sealing the same block twice gives different
-        bytes that both open to the same plaintext.
-        """
-        frame = compress(plaintext)
-        head = envelope.header(compressed=frame is not None)
-        nonce = os.urandom(NONCE_SIZE)
-        payload = plaintext if frame is None else frame
-        sealed = self._aead.encrypt(nonce, payload, head + self._filespace_ad + block_id)
-        return head + nonce + sealed
-
-    def open(self, block_id: bytes, sealed: bytes | memoryview, *, max_size: int) -> bytes:
-        """The plaintext of a block sealed under ``block_id`` in this filespace.
-
-        ``max_size`` is the filespace block size: larger objects, and frames declaring a
-        larger output, are refused before anything is allocated.
-        """
-        view = memoryview(sealed)
-        head, compressed = envelope.parse_header(view, block_id, max_size)
-        ad = head + self._filespace_ad + block_id
-        try:
-            payload = self._aead.decrypt(
-                view[envelope.HEADER_SIZE : PREFIX_SIZE], view[PREFIX_SIZE:], ad
-            )
-        except InvalidTag:
-            raise IntegrityError(
-                f"block {envelope.show_id(block_id)} failed authentication: tampered, "
-                "truncated, stored under another id, or from another filespace"
-            ) from None
-        return decompress(payload, max_size) if compressed else payload
 
 
 class SecretBox:

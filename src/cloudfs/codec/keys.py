@@ -48,9 +48,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from cloudfs.codec._aead import NONCE_SIZE, TAG_SIZE, require_key
 from cloudfs.codec._fields import b64encode, req_bytes, req_int, req_str
-from cloudfs.codec.crypto import require_key
-from cloudfs.codec.envelope import NONCE_SIZE, TAG_SIZE
 from cloudfs.errors import ConfigurationError, WrongPassphraseError
 
 __all__ = [

@@ -21,8 +21,8 @@ from cloudfs.meta.protocol import ROOT_INO, Change, ChangeKind, Inode, InodeKind
 
 __all__ = [
     "changes_since",
-    "format_",
     "forget_garbage",
+    "format_",
     "get_descriptor",
     "last_seq",
     "purge",
@@ -38,9 +38,7 @@ DESCRIPTOR_INO = 0  # the "inode" a descriptor ConflictError names
 _CHUNK = 500
 
 
-def format_(
-    tx: Tx, descriptor: bytes, block_size: int, root_mode: int, uid: int, gid: int
-) -> None:
+def format_(tx: Tx, descriptor: bytes, block_size: int, root_mode: int, uid: int, gid: int) -> None:
     if tx.one("SELECT 1 FROM settings WHERE id = 1") is not None:
         raise fs_error(errno.EEXIST, "the metadata store already holds a filespace")
     if block_size <= 0:

@@ -137,9 +137,7 @@ def commit_write(
     )
     tx.counts.data_bytes += size - inode.size
     tx.changed(ino, ChangeKind.DATA)
-    return replace(
-        inode, size=size, mtime_ns=mtime_ns, ctime_ns=tx.now, version=inode.version + 1
-    )
+    return replace(inode, size=size, mtime_ns=mtime_ns, ctime_ns=tx.now, version=inode.version + 1)
 
 
 def purge_inode(tx: Tx, inode: Inode) -> Inode:

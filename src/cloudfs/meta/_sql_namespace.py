@@ -238,11 +238,15 @@ def setattr(tx: Tx, ino: int, changes: AttrChanges, expected_version: int | None
     tx.run(
         "UPDATE inodes SET mode = ?, uid = ?, gid = ?, size = ?, atime_ns = ?, mtime_ns = ?,"
         " ctime_ns = ?, version = ? WHERE ino = ?",
-        (new.mode, new.uid, new.gid, new.size, new.atime_ns, new.mtime_ns, new.ctime_ns)
-        + (new.version, ino),
+        (*_attr_values(new), ino),
     )
     tx.changed(ino, ChangeKind.ATTR)
     return new
+
+
+def _attr_values(inode: Inode) -> tuple[int, ...]:
+    i = inode
+    return (i.mode, i.uid, i.gid, i.size, i.atime_ns, i.mtime_ns, i.ctime_ns, i.version)
 
 
 def _apply(tx: Tx, inode: Inode, changes: AttrChanges) -> Inode:

@@ -7,7 +7,7 @@ breaks several rules is the one a local filesystem would give:
    ``ENOTDIR``), the source entry (``ENOENT``);
 2. ``NOREPLACE`` with an existing target is ``EEXIST``; ``EXCHANGE`` without one ``ENOENT``;
 3. a directory may not move into its own subtree (``EINVAL``), for either side of an
-   exchange;
+   exchange; a target directory that contains the source is ``ENOTEMPTY``;
 4. source and target naming the same inode: nothing happens;
 5. replacing: a directory only replaces an empty directory (``ENOTDIR``, ``EISDIR``,
    ``ENOTEMPTY``).
@@ -107,11 +107,18 @@ def _resolve(
     _check_not_into_itself(tx, source, new_parent)
     if target is not None and flags & RenameFlags.EXCHANGE:
         _check_not_into_itself(tx, target, old_parent)
+    elif target is not None and _contains(tx, target, old_parent):
+        raise fs_error(errno.ENOTEMPTY, f"directory {target.ino} contains the source")
     return _Move(old_parent, new_parent, new_name, source, target)
 
 
+def _contains(tx: Tx, entry: Entry, ino: int) -> bool:
+    """Is directory ``ino`` the directory ``entry`` names, or inside it?"""
+    return entry.kind is _DIR and tx.one(_IS_ANCESTOR, (ino, entry.ino)) is not None
+
+
 def _check_not_into_itself(tx: Tx, entry: Entry, new_parent: int) -> None:
-    if entry.kind is _DIR and tx.one(_IS_ANCESTOR, (new_parent, entry.ino)) is not None:
+    if _contains(tx, entry, new_parent):
         raise fs_error(errno.EINVAL, f"cannot move directory {entry.ino} into itself")
 
 

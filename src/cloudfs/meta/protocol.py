@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from cloudfs.blocks.ref import BlockRef
+
 __all__ = [
     "ROOT_INO",
     "AttrChanges",
@@ -114,19 +116,6 @@ class AttrChanges:
     atime_ns: int | None = None
     mtime_ns: int | None = None
     ctime_ns: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRef:
-    """Where one block of a file lives.
-
-    ``id`` names the immutable object; ``size`` is how many plaintext bytes of the block are
-    valid (bytes past it read as zeros); ``stored`` is the object's size in the store.
-    """
-
-    id: bytes
-    size: int
-    stored: int
 
 
 @dataclass(frozen=True, slots=True)

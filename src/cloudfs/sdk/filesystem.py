@@ -12,7 +12,7 @@ import errno
 import io
 import os
 from collections.abc import Callable, Coroutine
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from cloudfs.errors import fs_error
 from cloudfs.meta.protocol import ROOT_INO, AttrChanges, Inode, InodeKind, RenameFlags
@@ -156,7 +156,7 @@ class Filesystem:
             raise ValueError("can't have unbuffered text I/O")
         raw = self._run(self._open_raw(path, decoded.flags, decoded.raw_mode))
         if buffering == 0:
-            return raw
+            return cast(IO[bytes], raw)
         size = DEFAULT_BUFFER if buffering in (-1, 1) else buffering
         buffered: io.BufferedIOBase
         if decoded.readable and decoded.writable:
@@ -166,7 +166,7 @@ class Filesystem:
         else:
             buffered = io.BufferedReader(raw, size)
         if decoded.binary:
-            return buffered
+            return cast(IO[bytes], buffered)
         return io.TextIOWrapper(buffered, encoding or "utf-8", errors, newline,
                                 line_buffering=buffering == 1)
 
@@ -225,12 +225,13 @@ class Filesystem:
         return _entry(parts[-1] if parts else "", inode)
 
     def read_file(self, path: str) -> bytes:
-        with self.open(path, "rb", buffering=0) as f:
-            return f.readall()  # type: ignore[no-any-return]
+        with self._run(self._open_raw(path, os.O_RDONLY, "rb")) as f:
+            return f.readall()
 
     def write_file(self, path: str, data: bytes) -> None:
         view = memoryview(data).cast("B")
-        with self.open(path, "wb", buffering=0) as f:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with self._run(self._open_raw(path, flags, "wb")) as f:
             for start in range(0, len(view), CHUNK):
                 f.write(view[start:start + CHUNK])
 

@@ -42,7 +42,7 @@ class StorageConfig:
     root_path: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.root_path is not None and not isinstance(self.root_path, Path):
+        if self.root_path is not None:  # accept str too
             object.__setattr__(self, "root_path", Path(self.root_path))
 
 
@@ -62,7 +62,7 @@ class ClientConfig:
     def __post_init__(self) -> None:
         if self.fs_cache_size_mb is not None and self.fs_cache_size_mb <= 0:
             raise ConfigurationError("fs_cache_size_mb must be a positive number of MiB")
-        if self.home is not None and not isinstance(self.home, Path):
+        if self.home is not None:  # accept str too
             object.__setattr__(self, "home", Path(self.home))
 
 

@@ -42,7 +42,7 @@ class OpenMode:
 def parse_mode(mode: str) -> OpenMode:
     """Decode ``mode`` exactly as Python's ``open`` accepts it; ``ValueError`` otherwise."""
     chars = set(mode)
-    if len(chars) != len(mode) or not chars <= set("rwxabt+") or "b" in chars and "t" in chars:
+    if len(chars) != len(mode) or not chars <= set("rwxabt+") or ("b" in chars and "t" in chars):
         raise ValueError(f"invalid mode: {mode!r}")
     kinds = chars & set("rwxa")
     if len(kinds) != 1:

@@ -54,18 +54,17 @@ import obstore
 from obstore.store import LocalStore, MemoryStore, S3Store
 
 from cloudfs.errors import ConfigurationError, ObjectNotFoundError, StoreError
-from cloudfs.store.protocol import ObjectMeta
+from cloudfs.store.config import LocalStoreConfig, S3StoreConfig, StoreConfig
+from cloudfs.store.protocol import ObjectMeta, ObjectStore
 from cloudfs.store.translate import is_unsatisfiable_range, translate
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta as NativeMeta
     from obstore.store import ClientConfig, RetryConfig, S3Config
 
-    from cloudfs.store.config import LocalStoreConfig, S3StoreConfig
-
     NativeStore = S3Store | LocalStore | MemoryStore
 
-__all__ = ["ObstoreStore", "check_key"]
+__all__ = ["ObstoreStore", "check_key", "open_store"]
 
 _LIST_PAGE = 1000
 _BAD_SEGMENT = re.compile(r"^(|\.|\.\.|.*#\d+)$")
@@ -81,6 +80,16 @@ def check_key(key: str) -> None:
             f"object key {key!r} is not allowed: use '/'-separated segments that are not "
             "empty, '.', '..' or end in '#<digits>', without control characters"
         )
+
+
+def open_store(config: StoreConfig) -> ObjectStore:
+    """Validate ``config`` and open the store it describes."""
+    config.validate()
+    if isinstance(config, S3StoreConfig):
+        return ObstoreStore.s3(config)
+    if isinstance(config, LocalStoreConfig):
+        return ObstoreStore.local(config)
+    return ObstoreStore.memory()
 
 
 class ObstoreStore:
@@ -177,9 +186,7 @@ class ObstoreStore:
             return b""
         try:
             with self._errors("get_range", key):
-                data = await obstore.get_range_async(
-                    self._reader, path, start=start, length=length
-                )
+                data = await obstore.get_range_async(self._reader, path, start=start, length=length)
                 return bytes(data)
         except StoreError as e:
             if not is_unsatisfiable_range(e.__cause__ or e):

@@ -27,14 +27,20 @@ class ObjectMeta:
 
 @runtime_checkable
 class ObjectStore(Protocol):
-    """An object store: flat keys (``/``-separated by convention) to immutable bytes."""
+    """An object store: flat keys (``/``-separated by convention) to immutable bytes.
+
+    Keys are non-empty ``/``-separated segments without empty, ``.`` or ``..`` segments;
+    a key the store cannot hold unchanged raises ``ValueError`` before any I/O.
+    """
 
     @property
     def description(self) -> str:
         """Where this store lives, for messages (never includes a secret)."""
         ...
 
-    async def put(self, key: str, data: bytes | memoryview, *, if_absent: bool = False) -> str | None:
+    async def put(
+        self, key: str, data: bytes | memoryview, *, if_absent: bool = False
+    ) -> str | None:
         """Store ``data`` under ``key`` and return its ETag when the store gives one.
 
         Idempotent for the same bytes.  With ``if_absent`` the put fails with
@@ -47,7 +53,11 @@ class ObjectStore(Protocol):
         ...
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
-        """``length`` bytes from ``start`` (fewer only at the end of the object)."""
+        """``length`` bytes from ``start`` (fewer only at the end of the object).
+
+        ``b""`` for a zero ``length`` or a ``start`` at or past the end;
+        ``ObjectNotFoundError`` if the object does not exist.
+        """
         ...
 
     async def head(self, key: str) -> ObjectMeta:
@@ -59,7 +69,10 @@ class ObjectStore(Protocol):
         ...
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
-        """Every object whose key starts with ``prefix``, paging transparently."""
+        """Every object whose key starts with ``prefix``, paging transparently.
+
+        A plain string prefix (``a/b`` matches ``a/bc``); the order is unspecified.
+        """
         ...
 
     async def close(self) -> None:

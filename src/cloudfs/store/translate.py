@@ -89,12 +89,21 @@ RULES: tuple[Rule, ...] = (
     Rule(Exception, _re(_STATUS + r"404\b"), ObjectNotFoundError, "not found"),
     Rule(Exception, _re(_STATUS + r"412\b"), StorePreconditionError, "precondition failed"),
     Rule(Exception, _re(_STATUS + r"(5\d\d|429)\b"), StoreUnavailableError, "server error"),
-    Rule(Exception, _re(r"error sending request|kind: (Connect|Timeout)\b"),
-         StoreUnavailableError, "unreachable"),
-    Rule(Exception, _re(r"timed ?out|connection (refused|reset|closed)|broken pipe"),
-         StoreUnavailableError, "unreachable"),
-    Rule(Exception, _re(r"os error 13\b|permission denied"), StoreAccessDeniedError,
-         "access denied"),
+    Rule(
+        Exception,
+        _re(r"error sending request|kind: (Connect|Timeout)\b"),
+        StoreUnavailableError,
+        "unreachable",
+    ),
+    Rule(
+        Exception,
+        _re(r"timed ?out|connection (refused|reset|closed)|broken pipe"),
+        StoreUnavailableError,
+        "unreachable",
+    ),
+    Rule(
+        Exception, _re(r"os error 13\b|permission denied"), StoreAccessDeniedError, "access denied"
+    ),
     Rule(BaseError, None, StoreError, "store error"),
     Rule(Exception, None, StoreError, "unexpected error"),
 )

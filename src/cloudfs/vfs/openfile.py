@@ -62,7 +62,8 @@ class OpenFile:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.dirty or self.uploading or self.uploaded) or self.size != self.committed_size
+        pending = self.dirty or self.uploading or self.uploaded
+        return bool(pending) or self.size != self.committed_size
 
     # -- reading -------------------------------------------------------------------------
     async def committed_ref(self, index: int) -> BlockRef | None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.codec.crypto import NameCipher, SecretBox
-from cloudfs.codec.envelope import BlockCodec
 from cloudfs.codec.descriptor import FilespaceDescriptor
+from cloudfs.codec.envelope import BlockCodec
 from cloudfs.codec.keys import KdfParams, Subkeys, make_token_slot
 from cloudfs.errors import StoreError
 from cloudfs.meta.protocol import MetaStore
@@ -30,8 +30,8 @@ from cloudfs.vfs.names import Cipher
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token
 
 __all__ = [
-    "DESCRIPTOR_KEY",
     "DEFAULT_BLOCK_SIZE",
+    "DESCRIPTOR_KEY",
     "OpenFilespace",
     "Secret",
     "add_token_slot",
@@ -51,11 +51,12 @@ class Secret:
     passphrase: str | None = field(default=None, repr=False)
     token: Token | None = None
 
-    def material(self) -> tuple[str, str | bytes]:
+    def material(self) -> str | bytes:
+        """The passphrase (text) or the token's secret (bytes): what unwraps a key slot."""
         if self.token is not None:
-            return self.token.slot_id, self.token.secret
+            return self.token.secret
         if self.passphrase is not None:
-            return "", self.passphrase
+            return self.passphrase
         raise ValueError("no passphrase or token given")
 
 
@@ -131,8 +132,7 @@ async def open_filespace(registry: Registry, record: FilespaceRecord, secret: Se
         meta = await SqliteMetaStore.open(_meta_path(registry, record))
         raw, _version = await meta.get_descriptor()
         descriptor = FilespaceDescriptor.from_bytes(raw)
-        slot_id, material = secret.material()
-        master = descriptor.unlock(material)
+        master = descriptor.unlock(secret.material())
         keys = Subkeys.derive(master, descriptor.filespace_id)
         blocks = BlockStore(store, BlockCodec(keys.data, descriptor.filespace_id),
                             descriptor.block_size)

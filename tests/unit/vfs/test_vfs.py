@@ -7,10 +7,10 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs
 
 from cloudfs.meta.protocol import ROOT_INO, AttrChanges, InodeKind, RenameFlags, XattrFlags
 from cloudfs.vfs.core import Vfs
-from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs
 
 BS = SMALL_BLOCK
 
@@ -213,12 +213,16 @@ async def test_readdir_pages_without_repeats_while_changing(vfs: Vfs) -> None:
         await vfs.mknod(ROOT_INO, f"f{i:02}", 0o644, 0, 0)
     seen: list[str] = []
     cookie = 0
+    pages = 0
     while batch := await vfs.readdir(ROOT_INO, cookie, limit=7):
         seen.extend(item.name for item in batch)
         cookie = batch[-1].cookie
-        await vfs.mknod(ROOT_INO, f"new{cookie}", 0o644, 0, 0)
-    stable = [n for n in seen if n.startswith("f")]
-    assert sorted(stable) == [f"f{i:02}" for i in range(30)]
+        pages += 1
+        if pages <= 3:  # change the directory between pages
+            await vfs.mknod(ROOT_INO, f"new{pages}", 0o644, 0, 0)
+            await vfs.unlink(ROOT_INO, f"f{29 - pages}")
+    stable = [n for n in seen if n.startswith("f") and int(n[1:]) < 26]
+    assert sorted(stable) == [f"f{i:02}" for i in range(26)]
     assert len(seen) == len(set(seen))
 
 
