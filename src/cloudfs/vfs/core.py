@@ -122,6 +122,8 @@ class Vfs:
 
     def _overlay(self, inode: Inode) -> Inode:
         """The inode as this client sees it: with its own uncommitted writes."""
+        if inode.kind == InodeKind.SYMLINK:  # the engine stores the sealed target's size
+            return dataclasses.replace(inode, size=self.cipher.target_length(inode.size))
         f = self._files.get(inode.ino)
         if f is None or not f.has_changes:
             return inode
@@ -164,8 +166,8 @@ class Vfs:
         if not target or "\0" in target or len(target.encode()) > 4095:
             raise fs_error(errno.EINVAL if target else errno.ENOENT, "bad symlink target")
         sealed = self.cipher.seal_target(target)
-        return await self.meta.mknod(parent, self._name(parent, name), InodeKind.SYMLINK,
-                                     0o777, uid, gid, target=sealed)
+        return self._overlay(await self.meta.mknod(
+            parent, self._name(parent, name), InodeKind.SYMLINK, 0o777, uid, gid, target=sealed))
 
     async def readlink(self, ino: int) -> str:
         return self.cipher.open_target(await self.meta.readlink(ino))

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from cloudfs.codec.crypto import NameCipher, SecretBox
+from cloudfs.codec.crypto import NONCE_SIZE, TAG_SIZE, NameCipher, SecretBox
 
 __all__ = ["Cipher"]
 
@@ -18,6 +18,7 @@ _ENTRY = b"entry:"
 _XATTR_NAME = b"xattr-name:"
 _XATTR_VALUE = b"xattr-value:"
 _SYMLINK = b"symlink"
+SEALED_OVERHEAD = 1 + NONCE_SIZE + TAG_SIZE  # SecretBox: version, nonce, tag
 
 
 def _ino(ino: int) -> bytes:
@@ -54,3 +55,8 @@ class Cipher:
 
     def open_target(self, blob: bytes) -> str:
         return self._secrets.open(_SYMLINK, blob).decode("utf-8", "surrogateescape")
+
+    @staticmethod
+    def target_length(sealed_size: int) -> int:
+        """A symlink's size (its target's length) from the size of its sealed target."""
+        return max(0, sealed_size - SEALED_OVERHEAD)

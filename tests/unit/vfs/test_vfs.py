@@ -191,6 +191,8 @@ async def test_hard_links_share_content(vfs: Vfs) -> None:
 async def test_symlink_round_trip(vfs: Vfs) -> None:
     link = await vfs.symlink(ROOT_INO, "l", "../some/where ü", 0, 0)
     assert link.kind == InodeKind.SYMLINK
+    assert link.size == len("../some/where ü".encode())
+    assert (await vfs.getattr(link.ino)).size == link.size
     assert await vfs.readlink(link.ino) == "../some/where ü"
 
 
