@@ -113,7 +113,8 @@ class FileStream(io.RawIOBase):
             raise io.UnsupportedOperation("not readable")
         if offset < 0:
             raise ValueError("negative offset")
-        return bytes(self._run(self._vfs.read(self._handle.fh, offset, size)))
+        data: bytes = self._run(self._vfs.read(self._handle.fh, offset, size))
+        return data
 
     def readall(self) -> bytes:
         chunks = []

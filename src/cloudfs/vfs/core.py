@@ -48,7 +48,7 @@ NAME_MAX = 255
 class VfsOptions:
     """Tuning of one VFS instance."""
 
-    memory_cache_bytes: int = 256 * 1024 * 1024
+    memory_cache_bytes: int = 64 * 1024 * 1024
     fetch_concurrency: int = 16
     upload_concurrency: int = 8
     max_inflight_per_file: int = 8
@@ -283,13 +283,13 @@ class Vfs:
         pieces = list(spans(offset, size, self.block_size))
         self._read_ahead(handle, offset, size, pieces[-1].index)
         blocks = await asyncio.gather(*(f.read_block(p.index) for p in pieces))
-        out = bytearray(size)
-        pos = 0
+        parts = []
         for piece, data in zip(pieces, blocks, strict=True):
             chunk = data[piece.start:piece.end]
-            out[pos:pos + len(chunk)] = chunk  # the rest of the piece stays zero (a hole)
-            pos += piece.length
-        return bytes(out)
+            parts.append(chunk)
+            if len(chunk) < piece.length:  # past the block's valid bytes: a hole
+                parts.append(bytes(piece.length - len(chunk)))
+        return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
 
     def _read_ahead(self, handle: FileHandle, offset: int, size: int, last: int) -> None:
         """Prefetch the next blocks while a handle reads sequentially."""

@@ -142,7 +142,6 @@ class OpenFile:
         try:
             async with self._uploads:
                 ref = await self.blocks.put(data)
-            self.fetcher.remember(ref.id, data)
             self.uploaded[index] = ref
         except Exception as e:
             # Keep the bytes so that the next commit retries them: nothing is lost.

@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import secrets
+import string
 import time
 import uuid
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ __all__ = [
 
 REGISTRY_VERSION = 1
 TOKEN_PREFIX = "sa_live"
+_BASE64URL = string.ascii_letters + string.digits + "-_"
 
 
 def default_home() -> Path:
@@ -73,7 +75,9 @@ class Token:
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
             raise AuthenticationError(
                 f"malformed token: expected '{TOKEN_PREFIX}:<key_id>:<secret>'")
-        try:
+        try:  # strict: the lenient decoder would silently drop stray characters
+            if parts[2].strip(_BASE64URL):
+                raise ValueError(parts[2])
             secret = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
         except ValueError:
             raise AuthenticationError("malformed token: the secret is not base64url") from None

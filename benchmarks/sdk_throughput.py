@@ -1,0 +1,225 @@
+"""Write then read a large file through the SDK, beside raw obstore PUT/GET of the same bytes.
+
+Each phase runs in its own child process, so its peak RSS and CPU time are its own:
+
+* ``raw-put`` / ``raw-get``: obstore puts (then gets) the same bytes as block-sized objects,
+  with the same concurrency cloudfs uses: the ceiling for this store on this machine;
+* ``sdk-write`` / ``sdk-read``: a filespace on the same store; ``write`` streams the file
+  through ``fs.open(..., "wb")`` until ``close`` (committed: every block is in the store);
+  ``read`` streams it back through a fresh client (no warm memory cache).
+
+Prints MB/s, CPU-seconds per GiB and peak RSS per phase, and the SDK/raw ratios.
+
+    uv run python benchmarks/sdk_throughput.py --backend local --size-mib 1024
+    uv run python benchmarks/sdk_throughput.py --backend ceph --size-mib 1024   # starts Ceph
+    uv run python benchmarks/sdk_throughput.py --backend s3 --endpoint URL --bucket B \\
+        --access-key K --secret-key S
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHUNK = 4 * 1024 * 1024
+PASSPHRASE = "benchmark passphrase"
+
+
+def _data_chunks(total: int, chunk: int = CHUNK):  # type: ignore[no-untyped-def]
+    """Incompressible bytes, generated piecewise (no GiB-sized buffer in memory)."""
+    base = bytearray(os.urandom(chunk))
+    for offset in range(0, total, chunk):
+        base[:8] = offset.to_bytes(8, "big")  # every chunk differs
+        yield memoryview(base)[: min(chunk, total - offset)]
+
+
+def _usage() -> tuple[float, int]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024
+
+
+def _store_config(args: argparse.Namespace, prefix: str) -> Any:
+    from cloudfs.store.config import LocalStoreConfig, S3StoreConfig
+
+    if args.backend == "local":
+        return LocalStoreConfig(root=Path(args.workdir) / "objects", prefix=prefix)
+    return S3StoreConfig(bucket=args.bucket, endpoint=args.endpoint, region="us-east-1",
+                         access_key=args.access_key, secret_key=args.secret_key, prefix=prefix)
+
+
+# -- phases (run in child processes) ----------------------------------------------------
+async def _raw(args: argparse.Namespace, op: str) -> None:
+    from cloudfs.store.obstore_backend import open_store
+
+    store = open_store(_store_config(args, "raw"))
+    sem = asyncio.Semaphore(args.concurrency)
+
+    async def put(i: int, data: bytes) -> None:
+        async with sem:
+            await store.put(f"obj/{i:08}", data)
+
+    async def get(i: int) -> None:
+        async with sem:
+            await store.get(f"obj/{i:08}")
+
+    tasks: set[asyncio.Task[None]] = set()
+    for i, chunk in enumerate(_data_chunks(args.size, args.block_size)):
+        if op == "put":
+            data = bytes(chunk)
+            tasks.add(asyncio.create_task(put(i, data)))
+        else:
+            tasks.add(asyncio.create_task(get(i)))
+        if len(tasks) >= args.concurrency * 2:
+            _done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in _done:
+                t.result()
+    for t in tasks:
+        await t
+    await store.close()
+
+
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import cloudfs
+
+    config = cloudfs.ClientConfig(home=Path(args.workdir) / "home", passphrase=PASSPHRASE)
+    client = cloudfs.Client(config=config)
+    workspace = client.get_workspace(client.list_workspaces()[0].id)
+    return client, workspace.link_filespace(name="bench")
+
+
+def _sdk(args: argparse.Namespace, op: str) -> None:
+    client, filespace = _client(args)
+    with client:
+        fs = filespace.fs
+        if op == "write":
+            with fs.open("/big.bin", "wb", buffering=0) as f:
+                for chunk in _data_chunks(args.size):
+                    f.write(chunk)
+        else:
+            buf = bytearray(CHUNK)
+            with fs.open("/big.bin", "rb", buffering=0) as f:
+                while f.readinto(buf):
+                    pass
+
+
+def _create_filespace(args: argparse.Namespace) -> None:
+    from cloudfs.codec.keys import KdfParams
+    from cloudfs.workspace.filespace import create_filespace
+    from cloudfs.workspace.registry import Registry
+
+    registry = Registry(Path(args.workdir) / "home")
+    store = _store_config(args, f"fs-{uuid.uuid4().hex[:8]}")
+    asyncio.run(create_filespace(registry, "bench", PASSPHRASE, store=store,
+                                 block_size=args.block_size, kdf=KdfParams.for_tests()))
+
+
+def run_phase(args: argparse.Namespace) -> None:
+    cpu0, _ = _usage()
+    start = time.perf_counter()
+    kind, op = args.phase.split("-")
+    if kind == "raw":
+        asyncio.run(_raw(args, op))
+    else:
+        _sdk(args, op)
+    seconds = time.perf_counter() - start
+    cpu1, rss = _usage()
+    print(json.dumps({"phase": args.phase, "seconds": seconds, "cpu": cpu1 - cpu0, "rss": rss}))
+
+
+# -- driver ----------------------------------------------------------------------------
+def _child_argv(args: argparse.Namespace, phase: str) -> list[str]:
+    argv = [sys.executable, __file__, "--phase", phase, "--workdir", args.workdir,
+            "--size-mib", str(args.size // 2**20), "--block-size", str(args.block_size),
+            "--backend", args.backend, "--concurrency", str(args.concurrency)]
+    if args.backend != "local":
+        argv += ["--endpoint", args.endpoint, "--bucket", args.bucket,
+                 "--access-key", args.access_key, "--secret-key", args.secret_key]
+    return argv
+
+
+def _child(args: argparse.Namespace, phase: str) -> dict[str, Any]:
+    argv = _child_argv(args, phase)
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    gib = args.size / 2**30
+    print(f"\nbackend={args.backend} size={args.size // 2**20} MiB "
+          f"block={args.block_size // 1024} KiB concurrency={args.concurrency}")
+    print(f"{'phase':<10} {'MB/s':>8} {'CPU-s/GiB':>10} {'peak RSS MB':>12}")
+    for phase, r in results.items():
+        mbps = args.size / r["seconds"] / 1e6
+        print(f"{phase:<10} {mbps:>8.1f} {r['cpu'] / gib:>10.2f} {r['rss'] / 1e6:>12.1f}")
+    for sdk, raw in (("sdk-write", "raw-put"), ("sdk-read", "raw-get")):
+        ratio = results[raw]["seconds"] / results[sdk]["seconds"]
+        print(f"{sdk} / {raw}: {ratio:.2f}x")
+
+
+def _start_ceph(args: argparse.Namespace) -> Path:
+    base = Path(tempfile.mkdtemp(prefix="cfs-bench-ceph-"))
+    out = subprocess.run([str(ROOT / "scripts" / "ceph-rgw-up"), str(base), "0", "0", "12"],
+                         check=True, capture_output=True, text=True).stdout
+    fields = dict(f.split("=", 1) for f in out.strip().splitlines()[-1].split())
+    args.endpoint, args.access_key = fields["endpoint"], fields["access_key"]
+    args.secret_key, args.bucket = fields["secret_key"], "bench"
+    import boto3
+
+    boto3.client("s3", endpoint_url=args.endpoint, aws_access_key_id=args.access_key,
+                 aws_secret_access_key=args.secret_key,
+                 region_name="us-east-1").create_bucket(Bucket=args.bucket)
+    return base
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=["local", "s3", "ceph"], default="local")
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--block-size", type=int, default=4 * 2**20)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--endpoint", default="")
+    p.add_argument("--bucket", default="")
+    p.add_argument("--access-key", default="")
+    p.add_argument("--secret-key", default="")
+    p.add_argument("--workdir", default="")
+    p.add_argument("--phase", default="")
+    args = p.parse_args()
+    args.size = args.size_mib * 2**20
+    if args.phase:
+        if args.phase == "create":
+            _create_filespace(args)
+        else:
+            run_phase(args)
+        return
+    ceph = _start_ceph(args) if args.backend == "ceph" else None
+    if ceph is not None:
+        args.backend = "s3"
+    args.workdir = tempfile.mkdtemp(prefix="cfs-bench-")
+    try:
+        subprocess.run(_child_argv(args, "create"), check=True)
+        results = {phase: _child(args, phase)
+                   for phase in ("raw-put", "raw-get", "sdk-write", "sdk-read")}
+        _report(args, results)
+    finally:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+        if ceph is not None:
+            subprocess.run([str(ROOT / "scripts" / "ceph-rgw-down"), str(ceph), "--wipe"],
+                           check=False)
+            shutil.rmtree(ceph, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
