@@ -36,10 +36,23 @@ class BlockStore:
 
     async def put(self, data: bytes | bytearray | memoryview) -> BlockRef:
         """Seal and upload ``data`` (at most one block) under a new id."""
+        ref, sealed = await self.seal(data)
+        await self.upload(ref, sealed)
+        return ref
+
+    async def seal(self, data: bytes | bytearray | memoryview) -> tuple[BlockRef, bytes]:
+        """Compress and encrypt ``data`` under a new id (CPU only, in a worker thread).
+
+        Split from :meth:`upload` so callers can bound CPU work and network requests
+        separately: sealing the next block overlaps the uploads of the previous ones.
+        """
         block_id = new_block_id()
         sealed = await asyncio.to_thread(self.codec.seal, block_id, memoryview(data))
-        await self.store.put(object_key(block_id), sealed)
-        return BlockRef(id=block_id, size=len(data), stored=len(sealed))
+        return BlockRef(id=block_id, size=len(data), stored=len(sealed)), sealed
+
+    async def upload(self, ref: BlockRef, sealed: bytes) -> None:
+        """Store a sealed block under its id (idempotent)."""
+        await self.store.put(object_key(ref.id), sealed)
 
     async def get(self, ref: BlockRef) -> bytes:
         """The block's valid plaintext (``ref.size`` bytes at most).

@@ -44,7 +44,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudfs.codec._fields import b64encode, req_bytes, req_int, req_list, req_str
-from cloudfs.codec.keys import KdfParams, KeySlot, Subkeys, make_passphrase_slot, open_with
+from cloudfs.codec.keys import (
+    KdfParams,
+    KeySlot,
+    Subkeys,
+    make_passphrase_slot,
+    new_master_key,
+    open_with,
+)
 from cloudfs.errors import ConfigurationError, IntegrityError, UnsupportedFormatError
 
 __all__ = [
@@ -126,7 +133,7 @@ class FilespaceDescriptor:
         :meth:`KdfParams.default`.
         """
         validate_block_size(block_size)
-        master = os.urandom(32)
+        master = new_master_key()
         filespace_id = os.urandom(_FILESPACE_ID_SIZE)
         slot = make_passphrase_slot(master, passphrase, filespace_id, slot_id, kdf_params)
         unsigned = cls(

@@ -8,6 +8,7 @@ coroutine on the client's loop thread.  Errors are Python's own (``FileNotFoundE
 
 from __future__ import annotations
 
+import codecs
 import errno
 import io
 import os
@@ -154,6 +155,10 @@ class Filesystem:
             raise ValueError("binary mode doesn't take an encoding, errors or newline argument")
         if buffering == 0 and not decoded.binary:
             raise ValueError("can't have unbuffered text I/O")
+        if not decoded.binary:  # refuse bad text arguments before creating or truncating
+            codecs.lookup(encoding or "utf-8")
+            if newline not in (None, "", "\n", "\r", "\r\n"):
+                raise ValueError(f"illegal newline value: {newline!r}")
         raw = self._run(self._open_raw(path, decoded.flags, decoded.raw_mode))
         if buffering == 0:
             return cast(IO[bytes], raw)
@@ -171,12 +176,13 @@ class Filesystem:
                                 line_buffering=buffering == 1)
 
     async def _open_raw(self, path: str, flags: int, mode: str) -> FileStream:
-        parent, name = await self._parent(path)
+        full = self._full(path)
         try:
-            inode = await paths.resolve(self._vfs, self._full(path))
+            inode = await paths.resolve(self._vfs, full)
         except FileNotFoundError:
             if not flags & os.O_CREAT:
                 raise fs_error(errno.ENOENT, path=path) from None
+            parent, name = await self._creation_target(full, flags, path)
             handle, _ = await self._vfs.create(parent.ino, name, 0o644, flags,
                                                os.getuid(), os.getgid())
         else:
@@ -186,7 +192,23 @@ class Filesystem:
                 raise fs_error(errno.EISDIR, path=path)
             handle = await self._vfs.open(inode.ino, flags)
         return FileStream(self._vfs, handle, run=self._run_coro,
-                          name=self._url + self._full(path), mode=mode)
+                          name=self._url + full, mode=mode)
+
+    async def _creation_target(self, full: str, flags: int, path: str) -> tuple[Inode, str]:
+        """Where ``open(..., O_CREAT)`` creates a missing file: like POSIX, through a
+        dangling symlink to its target (``FileExistsError`` for ``x`` modes)."""
+        for _ in range(paths.MAX_SYMLINKS):
+            parent, name = await paths.resolve_parent(self._vfs, full)
+            try:
+                link = await self._vfs.lookup(parent.ino, name)
+            except FileNotFoundError:
+                return parent, name
+            if link.kind != InodeKind.SYMLINK or flags & os.O_EXCL:
+                raise fs_error(errno.EEXIST, path=path)
+            target = await self._vfs.readlink(link.ino)
+            base = full.rsplit("/", 1)[0] if not target.startswith("/") else ""
+            full = paths.normalize(base + "/" + target)
+        raise fs_error(errno.ELOOP, path=path)
 
     def delete(self, path: str) -> None:
         self._run(self._delete(path))

@@ -140,8 +140,9 @@ class OpenFile:
 
     async def _upload(self, index: int, data: bytes) -> None:
         try:
+            ref, sealed = await self.blocks.seal(data)
             async with self._uploads:
-                ref = await self.blocks.put(data)
+                await self.blocks.upload(ref, sealed)
             self.uploaded[index] = ref
         except Exception as e:
             # Keep the bytes so that the next commit retries them: nothing is lost.
