@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 4 * 1024 * 1024
 PASSPHRASE = "benchmark passphrase"
+PHASES = ("raw-put", "raw-get", "raw-random", "sdk-write", "sdk-read", "sdk-random")
 
 
 def _data_chunks(total: int, chunk: int = CHUNK):  # type: ignore[no-untyped-def]
@@ -74,6 +75,10 @@ async def _raw(args: argparse.Namespace, op: str) -> None:
         async with sem:
             await store.get(f"obj/{i:08}")
 
+    if op == "random":
+        await _raw_random(args, store)
+        await store.close()
+        return
     tasks: set[asyncio.Task[None]] = set()
     for i, chunk in enumerate(_data_chunks(args.size, args.block_size)):
         if op == "put":
@@ -88,6 +93,27 @@ async def _raw(args: argparse.Namespace, op: str) -> None:
     for t in tasks:
         await t
     await store.close()
+
+
+def _offsets(args: argparse.Namespace) -> list[int]:
+    import random
+
+    rng = random.Random(42)
+    return [rng.randrange(0, args.size - 4096) for _ in range(args.random_reads)]
+
+
+async def _raw_random(args: argparse.Namespace, store: Any) -> None:
+    """4 KiB ranged GETs, one at a time: the latency floor of this store."""
+    latencies = []
+    for offset in _offsets(args):
+        index, within = divmod(offset, args.block_size)
+        start = time.perf_counter()
+        await store.get_range(f"obj/{index:08}", within, 4096)
+        latencies.append(time.perf_counter() - start)
+    _LATENCIES.extend(latencies)
+
+
+_LATENCIES: list[float] = []
 
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -107,11 +133,17 @@ def _sdk(args: argparse.Namespace, op: str) -> None:
             with fs.open("/big.bin", "wb", buffering=0) as f:
                 for chunk in _data_chunks(args.size):
                     f.write(chunk)
-        else:
+        elif op == "read":
             buf = bytearray(CHUNK)
             with fs.open("/big.bin", "rb", buffering=0) as f:
                 while f.readinto(buf):
                     pass
+        else:  # random 4 KiB reads, one job, cold (a fresh client)
+            with fs.open("/big.bin", "rb", buffering=0) as f:
+                for offset in _offsets(args):
+                    start = time.perf_counter()
+                    f.pread(4096, offset)
+                    _LATENCIES.append(time.perf_counter() - start)
 
 
 def _create_filespace(args: argparse.Namespace) -> None:
@@ -135,14 +167,20 @@ def run_phase(args: argparse.Namespace) -> None:
         _sdk(args, op)
     seconds = time.perf_counter() - start
     cpu1, rss = _usage()
-    print(json.dumps({"phase": args.phase, "seconds": seconds, "cpu": cpu1 - cpu0, "rss": rss}))
+    result = {"phase": args.phase, "seconds": seconds, "cpu": cpu1 - cpu0, "rss": rss}
+    if _LATENCIES:
+        ordered = sorted(_LATENCIES)
+        result.update(iops=len(ordered) / sum(ordered), p50=ordered[len(ordered) // 2],
+                      p99=ordered[int(len(ordered) * 0.99)])
+    print(json.dumps(result))
 
 
 # -- driver ----------------------------------------------------------------------------
 def _child_argv(args: argparse.Namespace, phase: str) -> list[str]:
     argv = [sys.executable, __file__, "--phase", phase, "--workdir", args.workdir,
             "--size-mib", str(args.size // 2**20), "--block-size", str(args.block_size),
-            "--backend", args.backend, "--concurrency", str(args.concurrency)]
+            "--backend", args.backend, "--concurrency", str(args.concurrency),
+            "--random-reads", str(args.random_reads)]
     if args.backend != "local":
         argv += ["--endpoint", args.endpoint, "--bucket", args.bucket,
                  "--access-key", args.access_key, "--secret-key", args.secret_key]
@@ -162,6 +200,10 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
           f"block={args.block_size // 1024} KiB concurrency={args.concurrency}")
     print(f"{'phase':<10} {'MB/s':>8} {'CPU-s/GiB':>10} {'peak RSS MB':>12}")
     for phase, r in results.items():
+        if "iops" in r:
+            print(f"{phase:<10} {r['iops']:>8.0f} IOPS  p50 {r['p50'] * 1e3:.1f} ms  "
+                  f"p99 {r['p99'] * 1e3:.1f} ms  (4 KiB, one job, cold)")
+            continue
         mbps = args.size / r["seconds"] / 1e6
         print(f"{phase:<10} {mbps:>8.1f} {r['cpu'] / gib:>10.2f} {r['rss'] / 1e6:>12.1f}")
     for sdk, raw in (("sdk-write", "raw-put"), ("sdk-read", "raw-get")):
@@ -190,6 +232,8 @@ def main() -> None:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--block-size", type=int, default=4 * 2**20)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--random-reads", type=int, default=0,
+                   help="also time this many random 4 KiB reads (cold)")
     p.add_argument("--endpoint", default="")
     p.add_argument("--bucket", default="")
     p.add_argument("--access-key", default="")
@@ -211,7 +255,7 @@ def main() -> None:
     try:
         subprocess.run(_child_argv(args, "create"), check=True)
         results = {phase: _child(args, phase)
-                   for phase in ("raw-put", "raw-get", "sdk-write", "sdk-read")}
+                   for phase in PHASES if args.random_reads or "random" not in phase}
         _report(args, results)
     finally:
         shutil.rmtree(args.workdir, ignore_errors=True)

@@ -14,7 +14,7 @@ derives from :class:`CloudfsError`::
     │   ├── FilespaceAlreadyLinkedError
     │   ├── WrongPassphraseError         no key slot opens with the secret given
     │   └── UnsupportedFormatError       a descriptor newer than this client understands
-    ├── IntegrityError                   stored bytes failed authentication: never returned
+    ├── IntegrityError (OSError)         stored bytes failed authentication (errno EIO)
     ├── ConflictError                    a compare-and-set on an inode version lost
     └── StoreError (OSError)             the object store failed; ``__cause__`` keeps why
         ├── ObjectNotFoundError (FileNotFoundError)
@@ -92,12 +92,18 @@ class UnsupportedFormatError(FilespaceError):
     """The filespace was written by a newer cloudfs (or is not a cloudfs filespace)."""
 
 
-class IntegrityError(CloudfsError):
+class IntegrityError(CloudfsError, OSError):
     """Stored bytes failed authentication (tampered, swapped, replayed or corrupt).
 
-    The bytes are never returned to the caller.  Through a filesystem call this surfaces as
-    ``OSError(EIO)`` with this error as its cause.
+    The bytes are never returned to the caller.  It is an ``OSError`` with ``errno`` EIO,
+    so a filesystem call (a read through the VFS, the SDK or FUSE) fails with EIO.
     """
+
+    def __init__(self, message: str = "stored data failed authentication") -> None:
+        OSError.__init__(self, _errno.EIO, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class ConflictError(CloudfsError):

@@ -359,7 +359,8 @@ class NamespaceContract(MetaFixtures):
             if volatile:
                 renamed = volatile.pop(len(volatile) // 2)
                 await meta.rename(d.ino, renamed, d.ino, b"r%03d" % step)
-            await mkfile(meta, d.ino, b"n%03d" % step)
+            if step <= 8:  # (adding on every page would keep the listing going forever)
+                await mkfile(meta, d.ino, b"n%03d" % step)
         cookies = [e.cookie for e in seen]
         assert cookies == sorted(set(cookies)), "an entry was listed twice"
         assert len({e.name for e in seen}) == len(seen)

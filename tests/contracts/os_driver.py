@@ -124,8 +124,16 @@ class OsDriver:
 
     async def stat(self, path: str, *, follow: bool = True) -> FsStat:
         st = os.stat(self.p(path), follow_symlinks=follow)
-        return FsStat(st.st_ino, _kind(st.st_mode), st.st_size, st.st_nlink,
-                      stat.S_IMODE(st.st_mode), st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+        return FsStat(
+            st.st_ino,
+            _kind(st.st_mode),
+            st.st_size,
+            st.st_nlink,
+            stat.S_IMODE(st.st_mode),
+            st.st_atime_ns,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
 
     async def listdir(self, path: str) -> list[str]:
         return os.listdir(self.p(path))
@@ -145,8 +153,9 @@ class OsDriver:
     async def utime(self, path: str, atime_ns: int, mtime_ns: int) -> None:
         os.utime(self.p(path), ns=(atime_ns, mtime_ns))
 
-    async def setxattr(self, path: str, name: str, value: bytes,
-                       flags: XattrFlags = XattrFlags.NONE) -> None:
+    async def setxattr(
+        self, path: str, name: str, value: bytes, flags: XattrFlags = XattrFlags.NONE
+    ) -> None:
         os.setxattr(self.p(path), name, value, int(flags))
 
     async def getxattr(self, path: str, name: str) -> bytes:
@@ -161,7 +170,6 @@ class OsDriver:
     async def statfs(self) -> FsStatFs:
         st = os.statvfs(self.root)
         used_inodes = st.f_files - st.f_ffree
-        return FsStatFs(st.f_bsize, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize,
-                        used_inodes)
-
-
+        return FsStatFs(
+            st.f_bsize, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize, used_inodes
+        )

@@ -103,8 +103,9 @@ class FsDriver(Protocol):
     async def truncate(self, path: str, size: int) -> None: ...
     async def chmod(self, path: str, mode: int) -> None: ...
     async def utime(self, path: str, atime_ns: int, mtime_ns: int) -> None: ...
-    async def setxattr(self, path: str, name: str, value: bytes,
-                       flags: XattrFlags = XattrFlags.NONE) -> None: ...
+    async def setxattr(
+        self, path: str, name: str, value: bytes, flags: XattrFlags = XattrFlags.NONE
+    ) -> None: ...
     async def getxattr(self, path: str, name: str) -> bytes: ...
     async def listxattr(self, path: str) -> list[str]: ...
     async def removexattr(self, path: str, name: str) -> None: ...
@@ -117,8 +118,16 @@ READ_CHUNK = 1024 * 1024
 
 
 def _fs_stat(inode: Inode) -> FsStat:
-    return FsStat(inode.ino, _KINDS[inode.kind], inode.size, inode.nlink, inode.mode,
-                  inode.atime_ns, inode.mtime_ns, inode.ctime_ns)
+    return FsStat(
+        inode.ino,
+        _KINDS[inode.kind],
+        inode.size,
+        inode.nlink,
+        inode.mode,
+        inode.atime_ns,
+        inode.mtime_ns,
+        inode.ctime_ns,
+    )
 
 
 class VfsDriver:
@@ -253,11 +262,13 @@ class VfsDriver:
         await self.vfs.setattr(await self._ino(path), AttrChanges(mode=mode & 0o7777))
 
     async def utime(self, path: str, atime_ns: int, mtime_ns: int) -> None:
-        await self.vfs.setattr(await self._ino(path),
-                               AttrChanges(atime_ns=atime_ns, mtime_ns=mtime_ns))
+        await self.vfs.setattr(
+            await self._ino(path), AttrChanges(atime_ns=atime_ns, mtime_ns=mtime_ns)
+        )
 
-    async def setxattr(self, path: str, name: str, value: bytes,
-                       flags: XattrFlags = XattrFlags.NONE) -> None:
+    async def setxattr(
+        self, path: str, name: str, value: bytes, flags: XattrFlags = XattrFlags.NONE
+    ) -> None:
         await self.vfs.setxattr(await self._ino(path), name, value, flags)
 
     async def getxattr(self, path: str, name: str) -> bytes:
@@ -324,24 +335,39 @@ class VfsContract:
     async def test_writes_at_offsets_across_block_boundaries(self, fs: FsDriver) -> None:
         rng = random.Random(1)
         model = bytearray()
-        for offset, length in [(0, 10), (BS - 3, 7), (2 * BS - 1, 2), (BS, BS), (3 * BS - 5, 5),
-                               (5, 3 * BS), (4 * BS + 17, 1), (BS // 2, BS)]:
+        for offset, length in [
+            (0, 10),
+            (BS - 3, 7),
+            (2 * BS - 1, 2),
+            (BS, BS),
+            (3 * BS - 5, 5),
+            (5, 3 * BS),
+            (4 * BS + 17, 1),
+            (BS // 2, BS),
+        ]:
             data = rng.randbytes(length)
             await fs.write_bytes("/f", data, offset)
             if len(model) < offset + length:
                 model.extend(bytes(offset + length - len(model)))
-            model[offset:offset + length] = data
+            model[offset : offset + length] = data
             assert (await fs.stat("/f")).size == len(model)
         assert await fs.read_bytes("/f") == bytes(model)
-        for offset, size in [(0, 1), (BS - 1, 2), (BS, BS), (2 * BS - 3, BS + 6),
-                             (len(model) - 1, 10), (len(model), 10), (len(model) + 50, 3)]:
-            assert await fs.read_bytes("/f", offset, size) == bytes(model[offset:offset + size])
+        for offset, size in [
+            (0, 1),
+            (BS - 1, 2),
+            (BS, BS),
+            (2 * BS - 3, BS + 6),
+            (len(model) - 1, 10),
+            (len(model), 10),
+            (len(model) + 50, 3),
+        ]:
+            assert await fs.read_bytes("/f", offset, size) == bytes(model[offset : offset + size])
 
     async def test_overwrite_middle_keeps_the_rest(self, fs: FsDriver) -> None:
         data = bytearray(os.urandom(2 * BS))
         await fs.write_bytes("/f", bytes(data))
         await fs.write_bytes("/f", b"X" * 10, BS - 5)
-        data[BS - 5:BS + 5] = b"X" * 10
+        data[BS - 5 : BS + 5] = b"X" * 10
         assert await fs.read_bytes("/f") == bytes(data)
 
     async def test_holes_read_as_zeros(self, fs: FsDriver) -> None:
@@ -356,7 +382,7 @@ class VfsContract:
         data = os.urandom(5 * 1024 * 1024 + 12345)
         h = await fs.open("/big", os.O_WRONLY | os.O_CREAT)
         for pos in range(0, len(data), 1024 * 1024):
-            await fs.pwrite(h, data[pos:pos + 1024 * 1024], pos)
+            await fs.pwrite(h, data[pos : pos + 1024 * 1024], pos)
         await fs.close(h)
         assert (await fs.stat("/big")).size == len(data)
         assert await fs.read_bytes("/big") == data
@@ -364,7 +390,7 @@ class VfsContract:
         for _ in range(20):
             offset = rng.randrange(len(data))
             size = rng.randrange(1, 3 * BS)
-            assert await fs.read_bytes("/big", offset, size) == data[offset:offset + size]
+            assert await fs.read_bytes("/big", offset, size) == data[offset : offset + size]
 
     async def test_truncate_shrink_and_grow(self, fs: FsDriver) -> None:
         await fs.write_bytes("/f", b"a" * (BS + 100))
@@ -453,13 +479,22 @@ class VfsContract:
     # ---- errors ------------------------------------------------------------------------
     async def test_missing_paths_are_enoent(self, fs: FsDriver) -> None:
         await fs.mkdir("/d")
-        for call in [lambda: fs.stat("/nope"), lambda: fs.read_bytes("/nope"),
-                     lambda: fs.unlink("/nope"), lambda: fs.rmdir("/nope"),
-                     lambda: fs.listdir("/nope"), lambda: fs.readlink("/nope"),
-                     lambda: fs.truncate("/nope", 0), lambda: fs.chmod("/nope", 0o600),
-                     lambda: fs.rename("/nope", "/d/x"), lambda: fs.link("/nope", "/d/x"),
-                     lambda: fs.mkdir("/nope/sub"), lambda: fs.write_bytes("/nope/f", b"x"),
-                     lambda: fs.symlink("t", "/nope/l"), lambda: fs.stat("/d/nope/x")]:
+        for call in [
+            lambda: fs.stat("/nope"),
+            lambda: fs.read_bytes("/nope"),
+            lambda: fs.unlink("/nope"),
+            lambda: fs.rmdir("/nope"),
+            lambda: fs.listdir("/nope"),
+            lambda: fs.readlink("/nope"),
+            lambda: fs.truncate("/nope", 0),
+            lambda: fs.chmod("/nope", 0o600),
+            lambda: fs.rename("/nope", "/d/x"),
+            lambda: fs.link("/nope", "/d/x"),
+            lambda: fs.mkdir("/nope/sub"),
+            lambda: fs.write_bytes("/nope/f", b"x"),
+            lambda: fs.symlink("t", "/nope/l"),
+            lambda: fs.stat("/d/nope/x"),
+        ]:
             await expect_errno(errno.ENOENT, call)
 
     async def test_existing_names_are_eexist(self, fs: FsDriver) -> None:
@@ -476,18 +511,28 @@ class VfsContract:
     async def test_file_used_as_directory_is_enotdir(self, fs: FsDriver) -> None:
         await fs.write_bytes("/f", b"x")
         await fs.mkdir("/d")
-        for call in [lambda: fs.stat("/f/x"), lambda: fs.mkdir("/f/x"),
-                     lambda: fs.write_bytes("/f/x", b"y"), lambda: fs.listdir("/f"),
-                     lambda: fs.rmdir("/f"), lambda: fs.rename("/d", "/f"),
-                     lambda: fs.symlink("t", "/f/l")]:
+        for call in [
+            lambda: fs.stat("/f/x"),
+            lambda: fs.mkdir("/f/x"),
+            lambda: fs.write_bytes("/f/x", b"y"),
+            lambda: fs.listdir("/f"),
+            lambda: fs.rmdir("/f"),
+            lambda: fs.rename("/d", "/f"),
+            lambda: fs.symlink("t", "/f/l"),
+        ]:
             await expect_errno(errno.ENOTDIR, call)
 
     async def test_directory_used_as_file_is_eisdir(self, fs: FsDriver) -> None:
         await fs.mkdir("/d")
         await fs.write_bytes("/f", b"x")
-        for call in [lambda: fs.unlink("/d"), lambda: fs.read_bytes("/d"),
-                     lambda: fs.write_bytes("/d", b"x"), lambda: fs.truncate("/d", 0),
-                     lambda: fs.rename("/f", "/d"), lambda: fs.open("/d", os.O_RDWR)]:
+        for call in [
+            lambda: fs.unlink("/d"),
+            lambda: fs.read_bytes("/d"),
+            lambda: fs.write_bytes("/d", b"x"),
+            lambda: fs.truncate("/d", 0),
+            lambda: fs.rename("/f", "/d"),
+            lambda: fs.open("/d", os.O_RDWR),
+        ]:
             await expect_errno(errno.EISDIR, call)
 
     async def test_rmdir_non_empty_is_enotempty(self, fs: FsDriver) -> None:
@@ -596,8 +641,7 @@ class VfsContract:
         await fs.rename("/a", "/d", RenameFlags.EXCHANGE)
         assert await fs.read_bytes("/d") == b"A"
         assert await fs.read_bytes("/a/inner") == b"I"
-        await expect_errno(errno.ENOENT,
-                           lambda: fs.rename("/a", "/missing", RenameFlags.EXCHANGE))
+        await expect_errno(errno.ENOENT, lambda: fs.rename("/a", "/missing", RenameFlags.EXCHANGE))
 
     async def test_rename_exchange_across_directories(self, fs: FsDriver) -> None:
         _needs(fs, "rename_flags")
@@ -775,8 +819,11 @@ class VfsContract:
 
     async def test_link_unlink_and_rename_change_the_file_ctime(self, fs: FsDriver) -> None:
         await fs.write_bytes("/f", b"x")
-        for call in [lambda: fs.link("/f", "/g"), lambda: fs.unlink("/g"),
-                     lambda: fs.rename("/f", "/h")]:
+        for call in [
+            lambda: fs.link("/f", "/g"),
+            lambda: fs.unlink("/g"),
+            lambda: fs.rename("/f", "/h"),
+        ]:
             path = "/h" if (await fs.listdir("/")) == ["h"] else "/f"
             before = await fs.stat(path)
             await tick()
@@ -841,11 +888,13 @@ class VfsContract:
     async def test_xattr_flags(self, fs: FsDriver) -> None:
         _needs(fs, "xattr")
         await fs.mkdir("/d")
-        await expect_errno(errno.ENODATA,
-                           lambda: fs.setxattr("/d", "user.k", b"v", XattrFlags.REPLACE))
+        await expect_errno(
+            errno.ENODATA, lambda: fs.setxattr("/d", "user.k", b"v", XattrFlags.REPLACE)
+        )
         await fs.setxattr("/d", "user.k", b"v", XattrFlags.CREATE)
-        await expect_errno(errno.EEXIST,
-                           lambda: fs.setxattr("/d", "user.k", b"w", XattrFlags.CREATE))
+        await expect_errno(
+            errno.EEXIST, lambda: fs.setxattr("/d", "user.k", b"w", XattrFlags.CREATE)
+        )
         await fs.setxattr("/d", "user.k", b"w", XattrFlags.REPLACE)
         assert await fs.getxattr("/d", "user.k") == b"w"
 
@@ -887,4 +936,3 @@ class VfsContract:
         assert (await fs.statfs()).files == before + 3
         await fs.unlink("/f")
         assert (await fs.statfs()).files == before + 2
-

@@ -19,7 +19,9 @@ import asyncio
 import errno
 import os
 import random
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +36,12 @@ from hypothesis.stateful import (
     multiple,
     rule,
 )
-
-from cloudfs.meta.protocol import RenameFlags
+from tests.contracts.os_driver import OsDriver
 from tests.contracts.vfs_contract import BS, VfsDriver
 from tests.vfsutil import close_vfs, make_vfs
+
+from cloudfs.errors import StoreUnavailableError
+from cloudfs.meta.protocol import RenameFlags
 
 NAMES = ["a", "b", "c"]
 MAX_OFFSET = 2 * BS + 100
@@ -137,11 +141,11 @@ class Model:
         buf = self.nodes[ino].data
         if len(buf) < offset:
             buf.extend(bytes(offset - len(buf)))
-        buf[offset:offset + len(data)] = data
+        buf[offset : offset + len(data)] = data
 
     def read(self, path: str, offset: int, size: int) -> bytes:
         ino = self.open(path, create=False)
-        return bytes(self.nodes[ino].data[offset:offset + size])
+        return bytes(self.nodes[ino].data[offset : offset + size])
 
     def truncate(self, path: str, size: int) -> None:
         ino = self.open(path, create=False)
@@ -205,8 +209,11 @@ class Model:
         """Whether directory ``ancestor`` is ``ino`` or contains it."""
         if ancestor == ino:
             return True
-        return any(self._is_ancestor(c, ino) for c in self.nodes[ancestor].children.values()
-                   if self.nodes[c].kind == "dir")
+        return any(
+            self._is_ancestor(c, ino)
+            for c in self.nodes[ancestor].children.values()
+            if self.nodes[c].kind == "dir"
+        )
 
     def rename(self, src: str, dst: str, flags: RenameFlags) -> None:
         sp, sname = self.parent(src)
@@ -243,9 +250,11 @@ class Model:
 
     def _relink(self, ino: int) -> None:
         node = self.nodes[ino]
-        node.nlink = 2 + sum(1 for c in node.children.values()
-                             if self.nodes[c].kind == "dir") if node.kind == "dir" \
+        node.nlink = (
+            2 + sum(1 for c in node.children.values() if self.nodes[c].kind == "dir")
+            if node.kind == "dir"
             else node.nlink + 1
+        )
 
     def _check_replace(self, s: int, d: int) -> None:
         s_dir, d_dir = self.nodes[s].kind == "dir", self.nodes[d].kind == "dir"
@@ -270,9 +279,11 @@ class Model:
 paths = st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map(lambda p: "/" + "/".join(p))
 offsets = st.integers(0, MAX_OFFSET)
 payloads = st.tuples(st.integers(1, MAX_WRITE), st.integers(0, 2**32)).map(
-    lambda t: random.Random(t[1]).randbytes(t[0]))
-rename_flags = st.sampled_from([RenameFlags.NONE, RenameFlags.NONE, RenameFlags.NOREPLACE,
-                                RenameFlags.EXCHANGE])
+    lambda t: random.Random(t[1]).randbytes(t[0])
+)
+rename_flags = st.sampled_from(
+    [RenameFlags.NONE, RenameFlags.NONE, RenameFlags.NOREPLACE, RenameFlags.EXCHANGE]
+)
 
 
 @dataclass
@@ -320,14 +331,17 @@ class VfsVersusModel(RuleBasedStateMachine):
         try:
             expected = model_call()
         except OSError as e:
-            with pytest.raises(OSError) as info:
-                self.run(call())
-            assert info.value.errno == e.errno, (
-                f"VFS: {info.value!r}, model: {errno.errorcode[e.errno or 0]}")
+            self.expect_errno(e.errno, call)
             return None
         actual = self.run(call())
         assert actual == expected
         return actual
+
+    def expect_errno(self, code: int | None, call: Any) -> None:
+        with pytest.raises(OSError) as info:
+            self.run(call())
+        model = errno.errorcode.get(code or 0, code)
+        assert info.value.errno == code, f"VFS: {info.value!r}, model: {model}"
 
     # -- namespace rules ----------------------------------------------------------------
     @rule(path=paths)
@@ -348,8 +362,9 @@ class VfsVersusModel(RuleBasedStateMachine):
 
     @rule(src=paths, dst=paths, flags=rename_flags)
     def rename(self, src: str, dst: str, flags: RenameFlags) -> None:
-        self.both(lambda: self.driver.rename(src, dst, flags),
-                  lambda: self.model.rename(src, dst, flags))
+        self.both(
+            lambda: self.driver.rename(src, dst, flags), lambda: self.model.rename(src, dst, flags)
+        )
 
     @rule(src=paths, dst=paths)
     def link(self, src: str, dst: str) -> None:
@@ -357,8 +372,10 @@ class VfsVersusModel(RuleBasedStateMachine):
 
     @rule(path=paths, link_target=st.sampled_from(["zz/x", "zz/y/../z"]))
     def symlink(self, path: str, link_target: str) -> None:
-        self.both(lambda: self.driver.symlink(link_target, path),
-                  lambda: self.model.symlink(link_target, path))
+        self.both(
+            lambda: self.driver.symlink(link_target, path),
+            lambda: self.model.symlink(link_target, path),
+        )
 
     @rule(path=paths)
     def readlink(self, path: str) -> None:
@@ -374,22 +391,21 @@ class VfsVersusModel(RuleBasedStateMachine):
 
     @rule(path=paths, offset=offsets, size=st.integers(0, 2 * BS))
     def read(self, path: str, offset: int, size: int) -> None:
-        self.both(lambda: self.driver.read_bytes(path, offset, size),
-                  lambda: self.model.read(path, offset, size))
+        self.both(
+            lambda: self.driver.read_bytes(path, offset, size),
+            lambda: self.model.read(path, offset, size),
+        )
 
     @rule(path=paths, size=st.integers(0, MAX_OFFSET))
     def truncate(self, path: str, size: int) -> None:
-        self.both(lambda: self.driver.truncate(path, size),
-                  lambda: self.model.truncate(path, size))
+        self.both(lambda: self.driver.truncate(path, size), lambda: self.model.truncate(path, size))
 
     @rule(target=handles, path=paths)
     def open_handle(self, path: str) -> Any:
         try:
             ino = self.model.open(path, create=True)
         except OSError as e:
-            with pytest.raises(OSError) as info:
-                self.run(self.driver.open(path, os.O_RDWR | os.O_CREAT))
-            assert info.value.errno == e.errno
+            self.expect_errno(e.errno, lambda: self.driver.open(path, os.O_RDWR | os.O_CREAT))
             return multiple()
         fh = self.run(self.driver.open(path, os.O_RDWR | os.O_CREAT))
         self.open_handles[fh] = Handle(fh, ino)
@@ -407,7 +423,7 @@ class VfsVersusModel(RuleBasedStateMachine):
         if fh not in self.open_handles:
             return
         data = self.model.nodes[self.open_handles[fh].ino].data
-        assert self.run(self.driver.pread(fh, size, offset)) == bytes(data[offset:offset + size])
+        assert self.run(self.driver.pread(fh, size, offset)) == bytes(data[offset : offset + size])
 
     @rule(fh=handles)
     def flush_handle(self, fh: int) -> None:
@@ -444,7 +460,80 @@ class VfsVersusModel(RuleBasedStateMachine):
                 assert st_.size == len(node.target.encode()), path
 
 
-VfsVersusModel.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+class OsVersusModel(VfsVersusModel):
+    """The same machine against a local folder: proves the model says what Linux does."""
+
+    @initialize()
+    def start(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.fs = OsDriver(Path(self.tmp.name))  # type: ignore[assignment]
+
+    def teardown(self) -> None:
+        try:
+            for fh in list(self.open_handles):
+                self.run(self.driver.close(fh))
+            self.tmp.cleanup()
+        finally:
+            self.loop.close()
+
+    @rule()
+    def sync_all(self) -> None:
+        pass
+
+
+_settings = settings(
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+VfsVersusModel.TestCase.settings = _settings
 TestVfsVersusModel = VfsVersusModel.TestCase
+OsVersusModel.TestCase.settings = settings(_settings, max_examples=30)
+TestOsVersusModel = OsVersusModel.TestCase
+
+
+# -- regressions Hypothesis found --------------------------------------------------------------
+def test_regression_create_excl_on_a_dangling_symlink_is_eexist() -> None:
+    """O_CREAT|O_EXCL must not follow a final symlink (the path driver once followed it)."""
+    state = VfsVersusModel()
+    try:
+        state.start()
+        state.symlink(path="/a", link_target="zz/x")
+        state.create(path="/a")
+        state.open_handle(path="/a")
+        state.trees_agree()
+    finally:
+        state.teardown()
+
+
+def test_regression_stale_upload_error_after_recovery() -> None:
+    """A background upload failed, the store came back: the next close must commit."""
+    state = VfsVersusModel()
+    try:
+        state.start()
+        fh = state.open_handle(path="/a")
+        store = state.driver.vfs.blocks.store
+        state.driver.vfs.blocks.store = _DownStore(store)
+        state.write_handle(fh=fh, offset=0, data=bytes(range(256)) * (BS // 128))
+        file = state.driver.vfs.handle(fh).file
+        state.run(asyncio.gather(*file.uploading.values()))
+        state.driver.vfs.blocks.store = store
+        state.close_handle(fh=fh)
+        state.driver.vfs.fetcher.clear()
+        state.trees_agree()
+    finally:
+        state.teardown()
+
+
+class _DownStore:
+    """Every put fails as an unreachable store's would."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        raise StoreUnavailableError(f"down: {key}", key=key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -119,6 +119,9 @@ def cli_errors(f: F) -> F:
         except (CloudfsError, OSError, ValueError) as e:
             click.echo(f"cloudfs: {describe(e)}", err=True)
             sys.exit(1)
+        except click.ClickException as e:  # raised by the command itself: a failure, not usage
+            click.echo(f"cloudfs: {e.format_message().splitlines()[0]}", err=True)
+            sys.exit(1)
         finally:
             ctx = click.get_current_context(silent=True)
             if ctx is not None and isinstance(ctx.obj, Context):

@@ -35,16 +35,18 @@ def create(ctx: Context, name: str) -> None:
     records = registry.filespaces()
     passphrase = read_passphrase(ctx.passphrase_file)
     token = Token.mint()
-    granted = []
+    granted, skipped = [], []
     for record in records:
         try:
             asyncio.run(add_token_slot(registry, record, passphrase, token))
             granted.append(record.name)
         except WrongPassphraseError:
-            click.echo(f"cloudfs: skipping filespace {record.name!r}: the passphrase does "
-                       "not open it", err=True)
-    if not granted:
+            skipped.append(record.name)
+    if not granted:  # a failure is one line: no per-filespace notes before it
         raise WrongPassphraseError("the passphrase opens none of the workspace's filespaces")
+    for name in skipped:
+        click.echo(f"cloudfs: skipping filespace {name!r}: the passphrase does not open it",
+                   err=True)
     registry.add_service_account(name, token)
     click.echo(f"# service account {name!r} ({token.key_id}) for: {', '.join(granted)}",
                err=True)

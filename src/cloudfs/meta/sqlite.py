@@ -62,7 +62,6 @@ BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 32 * 1024
 
 _PRAGMAS = (
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",  # see the module docstring for what this means
     "PRAGMA foreign_keys = ON",
@@ -124,6 +123,7 @@ class SqliteMetaStore(SqlMetaStore):
     def _connect(self, path: str) -> None:
         conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
         try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # before taking locks
             for pragma in _PRAGMAS:
                 conn.execute(pragma)
             self._conn = conn

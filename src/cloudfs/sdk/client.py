@@ -35,6 +35,7 @@ from cloudfs.sdk.models import (
     SyncMode,
     WorkspaceInfo,
 )
+from cloudfs.vfs.core import VfsOptions
 from cloudfs.workspace.filespace import OpenFilespace, Secret, open_filespace
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token, default_home
 
@@ -111,6 +112,12 @@ class Client:
                 "(ClientConfig(passphrase=...) or CLOUDFS_PASSPHRASE)")
         return Secret(passphrase=passphrase)
 
+    def _vfs_options(self) -> VfsOptions:
+        cache_mb = self.config.fs_cache_size_mb
+        if cache_mb is None:
+            return VfsOptions()
+        return VfsOptions(memory_cache_bytes=cache_mb * 1024 * 1024)
+
     # -- lifecycle -----------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
@@ -178,7 +185,8 @@ class Workspace:
             _linked.add(record.id)
         try:
             opened = self._client._loop.run(open_filespace(
-                self._client._registry, record, self._client._secret()))
+                self._client._registry, record, self._client._secret(),
+                options=self._client._vfs_options()))
         except BaseException:
             with _linked_lock:
                 _linked.discard(record.id)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import IO, Any, TypeVar, cast
 
-from cloudfs.errors import fs_error
+from cloudfs.errors import CloudfsError, fs_error
 from cloudfs.meta.protocol import ROOT_INO, AttrChanges, Inode, InodeKind, RenameFlags
 from cloudfs.sdk.models import DirEntry, EntryType, FilespaceSize, FilespaceStatistics
 from cloudfs.sdk.stream import FileStream, parse_mode
@@ -48,8 +48,16 @@ class Filesystem:
         self._root = paths.normalize(root_path)
         self._url = url.rstrip("/")
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        result: T = self._run_coro(coro)
+    def _run(self, coro: Coroutine[Any, Any, T], path: str | None = None,
+             path2: str | None = None) -> T:
+        """Run ``coro``; an ``OSError`` without a file name gets ``path`` (as Python's)."""
+        try:
+            result: T = self._run_coro(coro)
+        except OSError as e:
+            if path is None or e.filename is not None or not e.errno \
+                    or isinstance(e, CloudfsError):
+                raise
+            raise type(e)(e.errno, os.strerror(e.errno), path, None, path2) from e
         return result
 
     def _full(self, path: str) -> str:
@@ -64,7 +72,7 @@ class Filesystem:
 
     # -- directories ---------------------------------------------------------------------
     def read_dir(self, path: str) -> list[DirEntry]:
-        return self._run(self._read_dir(path))
+        return self._run(self._read_dir(path), path)
 
     async def _read_dir(self, path: str) -> list[DirEntry]:
         directory = await self._resolve(path)
@@ -81,14 +89,14 @@ class Filesystem:
         return [entry.name for entry in self.read_dir(path)]
 
     def create_dir(self, path: str) -> None:
-        self._run(self._create_dir(path))
+        self._run(self._create_dir(path), path)
 
     async def _create_dir(self, path: str) -> None:
         parent, name = await self._parent(path)
         await self._vfs.mkdir(parent.ino, name, 0o755, os.getuid(), os.getgid())
 
     def delete_dir(self, path: str, recursive: bool = False) -> None:
-        self._run(self._delete_dir(path, recursive))
+        self._run(self._delete_dir(path, recursive), path)
 
     async def _delete_dir(self, path: str, recursive: bool) -> None:
         parent, name = await self._parent(path)
@@ -126,14 +134,14 @@ class Filesystem:
 
     # -- symlinks ------------------------------------------------------------------------
     def create_symlink(self, target_path: str, link_path: str) -> None:
-        self._run(self._symlink(target_path, link_path))
+        self._run(self._symlink(target_path, link_path), link_path)
 
     async def _symlink(self, target: str, link_path: str) -> None:
         parent, name = await self._parent(link_path)
         await self._vfs.symlink(parent.ino, name, target, os.getuid(), os.getgid())
 
     def read_symlink(self, link_path: str) -> str:
-        return self._run(self._readlink(link_path))
+        return self._run(self._readlink(link_path), link_path)
 
     async def _readlink(self, link_path: str) -> str:
         inode = await self._resolve(link_path, follow=False)
@@ -159,7 +167,7 @@ class Filesystem:
             codecs.lookup(encoding or "utf-8")
             if newline not in (None, "", "\n", "\r", "\r\n"):
                 raise ValueError(f"illegal newline value: {newline!r}")
-        raw = self._run(self._open_raw(path, decoded.flags, decoded.raw_mode))
+        raw = self._run(self._open_raw(path, decoded.flags, decoded.raw_mode), path)
         if buffering == 0:
             return cast(IO[bytes], raw)
         size = DEFAULT_BUFFER if buffering in (-1, 1) else buffering
@@ -211,7 +219,7 @@ class Filesystem:
         raise fs_error(errno.ELOOP, path=path)
 
     def delete(self, path: str) -> None:
-        self._run(self._delete(path))
+        self._run(self._delete(path), path)
 
     async def _delete(self, path: str) -> None:
         parent, name = await self._parent(path)
@@ -219,7 +227,7 @@ class Filesystem:
 
     def move(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst``; never replaces: ``FileExistsError`` if ``dst`` exists."""
-        self._run(self._move(src, dst))
+        self._run(self._move(src, dst), src, dst)
 
     async def _move(self, src: str, dst: str) -> None:
         old_parent, old_name = await self._parent(src)
@@ -230,7 +238,7 @@ class Filesystem:
     def truncate(self, path: str, size: int) -> None:
         if size < 0:
             raise ValueError(f"size must not be negative: {size}")
-        self._run(self._truncate(path, size))
+        self._run(self._truncate(path, size), path)
 
     async def _truncate(self, path: str, size: int) -> None:
         inode = await self._resolve(path)
@@ -239,7 +247,7 @@ class Filesystem:
         await self._vfs.setattr(inode.ino, AttrChanges(size=size))
 
     def get_entry(self, path: str) -> DirEntry:
-        return self._run(self._get_entry(path))
+        return self._run(self._get_entry(path), path)
 
     async def _get_entry(self, path: str) -> DirEntry:
         inode = await self._resolve(path, follow=False)
@@ -247,13 +255,13 @@ class Filesystem:
         return _entry(parts[-1] if parts else "", inode)
 
     def read_file(self, path: str) -> bytes:
-        with self._run(self._open_raw(path, os.O_RDONLY, "rb")) as f:
+        with self._run(self._open_raw(path, os.O_RDONLY, "rb"), path) as f:
             return f.readall()
 
     def write_file(self, path: str, data: bytes) -> None:
         view = memoryview(data).cast("B")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        with self._run(self._open_raw(path, flags, "wb")) as f:
+        with self._run(self._open_raw(path, flags, "wb"), path) as f:
             for start in range(0, len(view), CHUNK):
                 f.write(view[start:start + CHUNK])
 

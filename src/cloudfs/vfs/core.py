@@ -52,7 +52,7 @@ class VfsOptions:
     fetch_concurrency: int = 16
     upload_concurrency: int = 8
     max_inflight_per_file: int = 8
-    readahead_blocks: int = 8
+    readahead_bytes: int = 32 * 1024 * 1024  # the memory cache must hold twice this
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +277,8 @@ class Vfs:
         if not handle.readable:
             raise fs_error(errno.EBADF, "file not open for reading")
         f = handle.file
+        if offset + size > f.size and not f.has_changes:
+            await self._catch_up(f)  # reading at the end: has someone grown the file?
         size = max(0, min(size, f.size - offset))
         if size == 0:
             return b""
@@ -291,6 +293,13 @@ class Vfs:
                 parts.append(bytes(piece.length - len(chunk)))
         return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
 
+    async def _catch_up(self, f: OpenFile) -> None:
+        """Adopt a newer committed version of an open file this client has not changed."""
+        inode = await self.meta.getattr(f.ino)
+        if inode.version != f.base_version and not f.has_changes:
+            f.block_map.clear()
+            f.accept(inode)
+
     def _read_ahead(self, handle: FileHandle, offset: int, size: int, last: int) -> None:
         """Prefetch the next blocks while a handle reads sequentially."""
         handle.sequential_run = handle.sequential_run + 1 if offset == handle.next_offset else 0
@@ -299,7 +308,9 @@ class Vfs:
             return
         f = handle.file
         end = -(-f.committed_size // self.block_size)
-        for index in range(last + 1, min(last + 1 + self.options.readahead_blocks, end)):
+        budget = min(self.options.readahead_bytes, self.options.memory_cache_bytes // 2)
+        window = max(1, budget // self.block_size)
+        for index in range(last + 1, min(last + 1 + window, end)):
             if index in f.dirty or index in f.uploading:
                 continue
             ref = f.uploaded.get(index) or f.block_map.get(index)

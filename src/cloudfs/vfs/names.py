@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from cloudfs.codec.crypto import NONCE_SIZE, TAG_SIZE, NameCipher, SecretBox
+from cloudfs.codec._aead import NONCE_SIZE, TAG_SIZE
+from cloudfs.codec.crypto import NameCipher, SecretBox
 
 __all__ = ["Cipher"]
 

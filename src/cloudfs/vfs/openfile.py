@@ -161,6 +161,9 @@ class OpenFile:
     async def commit(self) -> Inode | None:
         """Make every write so far durable and visible; return the new inode, if any."""
         async with self.lock:
+            # An upload that failed before gave its bytes back to ``dirty``, retried just
+            # below: only the failures of this commit's uploads may fail it.
+            self._errors.clear()
             for index in list(self.dirty):
                 await self._start_upload(index)
             if self.uploading:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.sdk.conftest import PASSPHRASE, mint_token
 
 import cloudfs
 from cloudfs.workspace.registry import Registry, Token
+from tests.unit.sdk.conftest import PASSPHRASE, mint_token
 
 # -- lifecycle -------------------------------------------------------------------------------
 
@@ -140,28 +140,42 @@ def test_revoked_token_is_refused(home: Path) -> None:
 
 def test_unknown_token_is_refused(home: Path) -> None:
     token = str(Token.mint())
-    with cloudfs.Client(config=cloudfs.ClientConfig(home=home)) as client:
-        with pytest.raises(cloudfs.AuthenticationError):
-            client.login(cloudfs.ServiceAccountCredentials(token))
+    with (
+        cloudfs.Client(config=cloudfs.ClientConfig(home=home)) as client,
+        pytest.raises(cloudfs.AuthenticationError),
+    ):
+        client.login(cloudfs.ServiceAccountCredentials(token))
 
 
 def test_token_with_wrong_secret_is_refused(home: Path) -> None:
     key_id = Token.parse(mint_token(home)).key_id
     forged = str(Token(key_id, b"\x00" * 32))
-    with cloudfs.Client(config=cloudfs.ClientConfig(home=home)) as client:
-        with pytest.raises(cloudfs.AuthenticationError):
-            client.login(cloudfs.ServiceAccountCredentials(forged))
+    with (
+        cloudfs.Client(config=cloudfs.ClientConfig(home=home)) as client,
+        pytest.raises(cloudfs.AuthenticationError),
+    ):
+        client.login(cloudfs.ServiceAccountCredentials(forged))
 
 
 @pytest.mark.parametrize(
     "token",
-    ["", "garbage", "sa_live:abc", "sa_test:abc:def", "sa_live::def", "sa_live:abc:", "a:b:c:d",
-     "sa_live:abc:!!!"],
+    [
+        "",
+        "garbage",
+        "sa_live:abc",
+        "sa_test:abc:def",
+        "sa_live::def",
+        "sa_live:abc:",
+        "a:b:c:d",
+        "sa_live:abc:!!!",
+    ],
 )
 def test_malformed_token(home: Path, token: str) -> None:
-    with cloudfs.Client(config=cloudfs.ClientConfig(home=home)) as client:
-        with pytest.raises(cloudfs.AuthenticationError, match="malformed"):
-            client.login(cloudfs.ServiceAccountCredentials(token))
+    with (
+        cloudfs.Client(config=cloudfs.ClientConfig(home=home)) as client,
+        pytest.raises(cloudfs.AuthenticationError, match="malformed"),
+    ):
+        client.login(cloudfs.ServiceAccountCredentials(token))
 
 
 def test_credentials_repr_hides_the_secret() -> None:

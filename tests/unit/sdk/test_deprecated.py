@@ -29,9 +29,9 @@ def test_daemon_class_warns_and_works(config: cloudfs.ClientConfig) -> None:
 
 
 def test_warning_points_at_the_caller(config: cloudfs.ClientConfig) -> None:
-    with pytest.warns(DeprecationWarning) as record:
+    with pytest.warns(DeprecationWarning, match="create_daemon") as record:
         cloudfs.create_daemon(config=config).close()
     assert record[0].filename == __file__
-    with pytest.warns(DeprecationWarning) as record:
+    with pytest.warns(DeprecationWarning, match="Daemon") as record:
         cloudfs.Daemon(config=config).close()
     assert record[0].filename == __file__

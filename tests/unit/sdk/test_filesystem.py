@@ -72,11 +72,16 @@ def test_directories(fs: Fs) -> None:
     fs.create_symlink("/d/f", "/d/l")
     assert sorted(fs.list_dir("/d")) == ["e", "f", "l"]
     entries = {e.name: e for e in fs.read_dir("/d")}
-    assert entries["e"].is_dir() and entries["e"].type == "dir"
-    assert entries["f"].is_file() and entries["f"].size == 5
-    assert entries["l"].is_link() and entries["l"].type == "link"
+    assert entries["e"].is_dir()
+    assert entries["e"].type == "dir"
+    assert entries["f"].is_file()
+    assert entries["f"].size == 5
+    assert entries["l"].is_link()
+    assert entries["l"].type == "link"
     assert all(isinstance(e, cloudfs.DirEntry) for e in entries.values())
-    assert fs.dir_exists("/d") and fs.dir_exists("/d/e") and fs.dir_exists("/")
+    assert fs.dir_exists("/d")
+    assert fs.dir_exists("/d/e")
+    assert fs.dir_exists("/")
     assert not fs.dir_exists("/d/f")
     assert not fs.dir_exists("/nope")
     assert not fs.dir_exists("/d/f/under-a-file")
@@ -277,8 +282,11 @@ def test_get_entry(fs: Fs) -> None:
     entry = fs.get_entry("/d/f")
     assert entry.name == "f"
     assert entry.size == 3
-    assert entry.is_file() and not entry.is_dir() and not entry.is_link()
-    assert isinstance(entry.file_id, str) and entry.file_id
+    assert entry.is_file()
+    assert not entry.is_dir()
+    assert not entry.is_link()
+    assert isinstance(entry.file_id, str)
+    assert entry.file_id
     assert isinstance(entry.file_id_external, int)
     assert entry.mtime > 1_000_000_000 * 10**9  # nanoseconds
     assert entry.ctime > 1_000_000_000 * 10**9
@@ -333,3 +341,21 @@ def test_stored_data_is_encrypted(fs: Fs, home) -> None:  # type: ignore[no-unty
     assert blobs
     assert not any(b"PLAINTEXT-MARKER" in blob for blob in blobs)
     assert not any("visible-dirname" in p.name for p in objects)
+
+
+def test_errors_name_the_path_like_python(fs: Fs) -> None:
+    fs.write_file("/a", b"x")
+    fs.write_file("/b", b"y")
+    with pytest.raises(FileNotFoundError) as info:
+        fs.delete_dir("/nope")
+    assert info.value.filename == "/nope"
+    assert "directory 1" not in str(info.value)
+    with pytest.raises(FileExistsError) as exists:
+        fs.move("/a", "/b")
+    assert (exists.value.filename, exists.value.filename2) == ("/a", "/b")
+    with pytest.raises(FileExistsError) as created:
+        fs.create_dir("/a")
+    assert created.value.filename == "/a"
+    with pytest.raises(FileNotFoundError) as missing:
+        fs.read_file("/missing")
+    assert missing.value.filename == "/missing"

@@ -200,7 +200,8 @@ def test_open_errors_are_builtins(fs: cloudfs.Filesystem) -> None:
 def test_line_buffering_flushes_each_line(fs: cloudfs.Filesystem, tmp_path: Path) -> None:
     local = tmp_path / "lb"
     with fs.open("/lb", "w", buffering=1) as f, open(local, "w", buffering=1) as g:
-        assert f.line_buffering and g.line_buffering
+        assert f.line_buffering
+        assert g.line_buffering
         for h in (f, g):
             h.write("first")
         assert fs.read_file("/lb") == local.read_bytes() == b""

@@ -93,14 +93,30 @@ def test_models_are_frozen_dataclasses() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         cloudfs.ClientConfig().fs_cache_size_mb = 5  # type: ignore[misc]
     assert [f.name for f in dataclasses.fields(cloudfs.DirEntry)] == [
-        "name", "size", "type", "file_id", "file_id_external", "ctime", "mtime",
+        "name",
+        "size",
+        "type",
+        "file_id",
+        "file_id_external",
+        "ctime",
+        "mtime",
     ]
     assert [f.name for f in dataclasses.fields(cloudfs.FilespaceSize)] == [
-        "entries", "data", "storage", "external_files_size", "external_files_count",
+        "entries",
+        "data",
+        "storage",
+        "external_files_size",
+        "external_files_count",
     ]
     assert [f.name for f in dataclasses.fields(cloudfs.FilespaceStatistics)] == [
-        "file_count", "directory_count", "symlink_count", "entries_size", "data_size",
-        "storage_size", "external_files_size", "external_files_count",
+        "file_count",
+        "directory_count",
+        "symlink_count",
+        "entries_size",
+        "data_size",
+        "storage_size",
+        "external_files_size",
+        "external_files_count",
     ]
     assert [f.name for f in dataclasses.fields(cloudfs.FilespaceInfo)] == ["id", "name", "created"]
     assert {m.name for m in cloudfs.StorageMode} == {"PHYSICAL", "SANDBOXED"}

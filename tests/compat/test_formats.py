@@ -1,0 +1,35 @@
+"""Every released filespace format still opens and reads back exactly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import cloudfs
+from tests.compat.make_fixture import contents
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("format-v*"))
+
+
+def test_there_is_a_fixture_of_the_current_format() -> None:
+    from cloudfs.codec.descriptor import FORMAT_VERSION
+
+    assert any(f.name == f"format-v{FORMAT_VERSION}" for f in FIXTURES)
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_fixture_opens_and_reads(fixture: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(fixture, home)  # never write into the committed fixture
+    meta = json.loads((fixture / "FIXTURE.json").read_text())
+    config = cloudfs.ClientConfig(home=home, passphrase=meta["passphrase"])
+    with cloudfs.Client(config=config) as client:
+        workspace = client.get_workspace(client.list_workspaces()[0].id)
+        fs = workspace.link_filespace(name="fixture").fs
+        for name, data in contents().items():
+            assert fs.read_file(f"/folder/{name}") == data
+        assert fs.read_symlink("/link") == "folder/hello.txt"
+        assert fs.read_file("/link") == contents()["hello.txt"]

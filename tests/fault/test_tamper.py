@@ -1,0 +1,183 @@
+"""Tampering with stored blocks, end to end through the VFS over a real object store.
+
+Whoever holds the bucket can flip, swap, replay, delete or truncate objects.  Each block is
+sealed with AES-GCM bound to the filespace and its own block id, so every such change must
+make the read fail with ``OSError(EIO)`` (an :class:`~cloudfs.errors.IntegrityError`) —
+never return bytes that are not the file's.  A wrong passphrase must fail cleanly.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.contracts.vfs_contract import BS, VfsDriver
+from tests.vfsutil import close_vfs, make_vfs
+
+from cloudfs.blocks.layout import object_key
+from cloudfs.codec.keys import KdfParams
+from cloudfs.errors import IntegrityError, WrongPassphraseError, errno_of
+from cloudfs.meta.protocol import BlockRef
+from cloudfs.store.config import LocalStoreConfig, MemoryStoreConfig, open_store
+from cloudfs.store.protocol import ObjectStore
+from cloudfs.vfs.core import Vfs
+from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
+from cloudfs.workspace.registry import Registry
+
+
+@pytest.fixture(params=["memory", "local"])
+async def vfs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Vfs]:
+    if request.param == "memory":
+        store = open_store(MemoryStoreConfig())
+    else:
+        store = open_store(LocalStoreConfig(root=tmp_path / "objects"))
+    v = await make_vfs(store)
+    yield v
+    await close_vfs(v)
+
+
+async def write_file(vfs: Vfs, path: str, data: bytes) -> list[BlockRef]:
+    """Write ``data`` to ``path`` (committed) and return its block refs in order."""
+    fs = VfsDriver(vfs)
+    await fs.write_bytes(path, data)
+    ino = (await fs.stat(path)).ino
+    refs = await vfs.meta.get_blocks(ino, 0, 1000)
+    return [refs[i] for i in sorted(refs)]
+
+
+def store_of(vfs: Vfs) -> ObjectStore:
+    return vfs.blocks.store
+
+
+async def read_fresh(vfs: Vfs, path: str, offset: int = 0, size: int | None = None) -> bytes:
+    """Read as a client that has nothing cached would."""
+    vfs.fetcher.clear()
+    return await VfsDriver(vfs).read_bytes(path, offset, size)
+
+
+async def expect_eio(vfs: Vfs, path: str, offset: int = 0, size: int | None = None) -> None:
+    with pytest.raises(OSError) as info:
+        await read_fresh(vfs, path, offset, size)
+    assert info.value.errno == errno.EIO, repr(info.value)
+    assert errno_of(info.value) == errno.EIO
+    assert isinstance(info.value, IntegrityError), repr(info.value)
+
+
+@pytest.mark.parametrize("position", [0, 5, 10, 30, -17, -1])
+async def test_flipped_byte_is_eio(vfs: Vfs, position: int) -> None:
+    data = os.urandom(2 * BS + 100)
+    refs = await write_file(vfs, "/f", data)
+    key = object_key(refs[1].id)
+    sealed = bytearray(await store_of(vfs).get(key))
+    sealed[position] ^= 0x01
+    await store_of(vfs).put(key, bytes(sealed))
+    await expect_eio(vfs, "/f")
+    await expect_eio(vfs, "/f", BS + 10, 5)
+    # the untouched blocks still read
+    assert await read_fresh(vfs, "/f", 0, BS) == data[:BS]
+    assert await read_fresh(vfs, "/f", 2 * BS, 100) == data[2 * BS :]
+
+
+async def test_flipped_byte_in_compressible_block_is_eio(vfs: Vfs) -> None:
+    await write_file(vfs, "/f", b"compressible " * 10000)
+    refs = await write_file(vfs, "/g", b"z" * BS)
+    key = object_key(refs[0].id)
+    sealed = bytearray(await store_of(vfs).get(key))
+    assert len(sealed) < BS  # it was compressed
+    sealed[len(sealed) // 2] ^= 0x80
+    await store_of(vfs).put(key, bytes(sealed))
+    await expect_eio(vfs, "/g")
+
+
+async def test_swapped_blocks_are_eio(vfs: Vfs) -> None:
+    data = os.urandom(3 * BS)
+    refs = await write_file(vfs, "/f", data)
+    a, b = object_key(refs[0].id), object_key(refs[1].id)
+    sealed_a, sealed_b = await store_of(vfs).get(a), await store_of(vfs).get(b)
+    await store_of(vfs).put(a, sealed_b)
+    await store_of(vfs).put(b, sealed_a)
+    await expect_eio(vfs, "/f", 0, BS)
+    await expect_eio(vfs, "/f", BS, BS)
+    assert await read_fresh(vfs, "/f", 2 * BS, BS) == data[2 * BS :]
+
+
+async def test_block_moved_between_files_is_eio(vfs: Vfs) -> None:
+    [ref_f] = await write_file(vfs, "/f", b"F" * 1000)
+    [ref_g] = await write_file(vfs, "/g", b"G" * 1000)
+    await store_of(vfs).put(object_key(ref_g.id), await store_of(vfs).get(object_key(ref_f.id)))
+    await expect_eio(vfs, "/g")
+    assert await read_fresh(vfs, "/f") == b"F" * 1000
+
+
+async def test_replayed_old_version_is_eio(vfs: Vfs) -> None:
+    [v1] = await write_file(vfs, "/f", b"version one " * 100)
+    old = await store_of(vfs).get(object_key(v1.id))
+    [v2] = await write_file(vfs, "/f", b"version two " * 100)
+    assert v2.id != v1.id  # an overwrite never reuses an object
+    await store_of(vfs).put(object_key(v2.id), old)
+    await expect_eio(vfs, "/f")
+
+
+async def test_missing_block_is_eio(vfs: Vfs) -> None:
+    refs = await write_file(vfs, "/f", os.urandom(2 * BS))
+    await store_of(vfs).delete(object_key(refs[0].id))
+    await expect_eio(vfs, "/f", 0, 10)
+
+
+@pytest.mark.parametrize("keep", [0, 1, 12, 28, "half", "all-but-one"])
+async def test_truncated_block_is_eio(vfs: Vfs, keep: int | str) -> None:
+    [ref] = await write_file(vfs, "/f", os.urandom(BS))
+    key = object_key(ref.id)
+    sealed = await store_of(vfs).get(key)
+    n = len(sealed) // 2 if keep == "half" else len(sealed) - 1 if keep == "all-but-one" else keep
+    assert isinstance(n, int)
+    await store_of(vfs).put(key, sealed[:n])
+    await expect_eio(vfs, "/f")
+
+
+async def test_extended_block_is_eio(vfs: Vfs) -> None:
+    [ref] = await write_file(vfs, "/f", os.urandom(1000))
+    key = object_key(ref.id)
+    await store_of(vfs).put(key, await store_of(vfs).get(key) + b"\0")
+    await expect_eio(vfs, "/f")
+
+
+async def test_a_block_from_another_filespace_is_eio(tmp_path: Path) -> None:
+    store = open_store(LocalStoreConfig(root=tmp_path / "objects"))
+    master = os.urandom(32)
+    a = await make_vfs(store, master=master, filespace_id=b"A" * 16)
+    b = await make_vfs(
+        open_store(LocalStoreConfig(root=tmp_path / "objects")),
+        master=master,
+        filespace_id=b"B" * 16,
+    )
+    try:
+        [ref_a] = await write_file(a, "/f", b"from A" * 100)
+        [ref_b] = await write_file(b, "/f", b"from B" * 100)
+        await store.put(object_key(ref_b.id), await store.get(object_key(ref_a.id)))
+        await expect_eio(b, "/f")
+    finally:
+        await close_vfs(a)
+        await close_vfs(b)
+
+
+async def test_wrong_passphrase_fails_cleanly(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "home")
+    record = await create_filespace(
+        registry, "fs", "right passphrase", block_size=BS, kdf=KdfParams.for_tests()
+    )
+    with pytest.raises(WrongPassphraseError):
+        await open_filespace(registry, record, Secret(passphrase="wrong passphrase"))
+    with pytest.raises(WrongPassphraseError):
+        await open_filespace(registry, record, Secret(passphrase="right passphrase "))
+    with pytest.raises(ValueError):  # refused before any key derivation
+        await open_filespace(registry, record, Secret(passphrase=""))
+    opened = await open_filespace(registry, record, Secret(passphrase="right passphrase"))
+    try:
+        await VfsDriver(opened.vfs).write_bytes("/f", b"ok")
+        assert await VfsDriver(opened.vfs).read_bytes("/f") == b"ok"
+    finally:
+        await opened.close()
