@@ -25,13 +25,18 @@ Credentials are chosen explicit-first: ``token=``, then ``passphrase=``, then th
 ``CLOUDFS_TOKEN`` and ``CLOUDFS_PASSPHRASE`` environment variables.
 
 Mechanism: each instance owns one :class:`cloudfs.Client`, created on first use and
-closed by :meth:`CloudFileSystem.close` or at interpreter exit (a ``weakref.finalize``);
-after ``close`` the next call starts a new client.  Filespaces are linked on first use and
-stay linked until ``close``.  Every method is a thin translation onto the SDK's
-``Filesystem``; opened files are the SDK's own ``io`` buffered streams over its raw
-:class:`cloudfs.FileStream` (with ``fs``, ``path`` and ``size`` added), so reads and
-writes, ``get``/``put``/``cp_file`` and ``cat_file`` ranges all move data in bounded
-pieces.  Nothing is cached here: listings always come from the filespace.
+closed by :meth:`CloudFileSystem.close`, when the instance is collected, or at interpreter
+exit; after ``close`` the next call starts a new client.  The exit hook runs among
+``threading``'s exit hooks, before ``concurrent.futures`` shuts its thread pools down
+(the client still needs them to sync and close), not in ``atexit`` (too late).
+Filespaces are linked on first use and stay linked until ``close``.
+
+Every method is a thin translation onto the SDK's ``Filesystem``.  Opened files are the
+``io`` buffered streams over the SDK's raw :class:`cloudfs.FileStream` (with ``fs``,
+``path`` and ``size`` added); ``get``/``put``/``cp_file``/``pipe_file`` and ``cat_file``
+ranges move data ``CHUNK`` bytes at a time through raw streams, so memory is bounded by
+that and the client's block cache, never by the file size.  Nothing is cached here:
+listings always come from the filespace.
 
 Limitations:
 
@@ -50,30 +55,37 @@ Limitations:
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures.thread  # noqa: F401  (see _close_at_exit)
 import contextlib
 import datetime
 import errno
 import io
 import os
-import shutil
 import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback  # type: ignore[import-untyped]
 from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped]
-from fsspec.utils import stringify_path  # type: ignore[import-untyped]
+from fsspec.utils import isfilelike, stringify_path  # type: ignore[import-untyped]
 
 from cloudfs.errors import CloudfsError, FilespaceNotFoundError, fs_error
 from cloudfs.sdk.client import Client, Workspace
 from cloudfs.sdk.filesystem import Filesystem
-from cloudfs.sdk.models import ClientConfig, DirEntry, ServiceAccountCredentials
+from cloudfs.sdk.models import (
+    ClientConfig,
+    DirEntry,
+    FilespaceInfo,
+    ServiceAccountCredentials,
+)
 from cloudfs.sdk.stream import FileStream, parse_mode
 
 __all__ = ["CloudFile", "CloudFileSystem"]
 
-CHUNK = 4 * 1024 * 1024  # bytes per step of a streamed copy or ranged read
+CHUNK = 1024 * 1024  # bytes per step of a streamed copy, get, put or ranged read
 DEFAULT_BUFFER = 1024 * 1024
 _TYPES = {"file": "file", "dir": "directory"}
 
@@ -118,22 +130,19 @@ class CloudFile:
 
 
 class CloudReadFile(CloudFile, io.BufferedReader):
-    def __init__(self, raw: FileStream, buffer_size: int, fs: CloudFileSystem,
-                 path: str) -> None:
+    def __init__(self, raw: FileStream, buffer_size: int, fs: CloudFileSystem, path: str) -> None:
         super().__init__(raw, buffer_size)
         self.fs, self.path = fs, path
 
 
 class CloudWriteFile(CloudFile, io.BufferedWriter):
-    def __init__(self, raw: FileStream, buffer_size: int, fs: CloudFileSystem,
-                 path: str) -> None:
+    def __init__(self, raw: FileStream, buffer_size: int, fs: CloudFileSystem, path: str) -> None:
         super().__init__(raw, buffer_size)
         self.fs, self.path = fs, path
 
 
 class CloudRandomFile(CloudFile, io.BufferedRandom):
-    def __init__(self, raw: FileStream, buffer_size: int, fs: CloudFileSystem,
-                 path: str) -> None:
+    def __init__(self, raw: FileStream, buffer_size: int, fs: CloudFileSystem, path: str) -> None:
         super().__init__(raw, buffer_size)
         self.fs, self.path = fs, path
 
@@ -149,6 +158,38 @@ def _named(name: str, name2: str | None = None) -> Iterator[None]:
         raise type(e)(e.errno, os.strerror(e.errno), name, None, name2) from e
 
 
+_live: set[weakref.finalize[..., Any]] = set()  # the clients still to close at exit
+_live_lock = threading.Lock()
+
+
+def _close_at_exit() -> None:
+    with _live_lock:
+        pending = list(_live)
+        _live.clear()
+    for finalizer in pending:
+        with contextlib.suppress(Exception):  # one failing client must not keep others open
+            finalizer()
+
+
+# threading's exit hooks run in reverse order of registration, so registering after
+# concurrent.futures.thread (imported above) closes clients before their thread pools stop.
+_register = getattr(threading, "_register_atexit", None)
+if _register is not None:
+    _register(_close_at_exit)
+else:  # pragma: no cover - every supported Python has it
+    atexit.register(_close_at_exit)
+
+
+def _copy(src: Any, dst: Any, callback: Callback = DEFAULT_CALLBACK) -> None:
+    """Copy file object to file object, ``CHUNK`` bytes at a time."""
+    while chunk := src.read(CHUNK):
+        view = memoryview(chunk)
+        while view:  # a raw stream may take less than it was given
+            written = dst.write(view)
+            view = view[len(view) if written is None else written :]
+        callback.relative_update(len(chunk))
+
+
 def _time(ns: int) -> float:
     return ns / 1e9
 
@@ -159,18 +200,24 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
     protocol = "cloudfs"
     root_marker = ""
 
-    def __init__(self, token: str | None = None, passphrase: str | None = None,
-                 home: str | os.PathLike[str] | None = None,
-                 cache_size_mb: int | None = None, **kwargs: Any) -> None:
-        super().__init__(token=token, passphrase=passphrase, home=home,
-                         cache_size_mb=cache_size_mb, **kwargs)
+    def __init__(
+        self,
+        token: str | None = None,
+        passphrase: str | None = None,
+        home: str | os.PathLike[str] | None = None,
+        cache_size_mb: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            token=token, passphrase=passphrase, home=home, cache_size_mb=cache_size_mb, **kwargs
+        )
         self._token = token
         self._passphrase = passphrase
         self._home = home
         self._cache_size_mb = cache_size_mb
         self._lock = threading.RLock()
         self._client: Client | None = None
-        self._finalizer: weakref.finalize[[], CloudFileSystem] | None = None
+        self._finalizer: weakref.finalize[..., Any] | None = None
         self._workspaces: dict[str, Workspace] = {}
         self._filesystems: dict[tuple[str, str], Filesystem] = {}
 
@@ -183,7 +230,7 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         path = stringify_path(path)
         for prefix in (f"{cls.protocol}://", f"{cls.protocol}::"):
             if path.startswith(prefix):
-                path = path[len(prefix):]
+                path = path[len(prefix) :]
         return "/".join(part for part in path.split("/") if part)
 
     def _locate(self, path: Any) -> _Location:
@@ -196,8 +243,9 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if token is None and passphrase is None:
             token = os.environ.get("CLOUDFS_TOKEN") or None
         home = Path(self._home) if self._home is not None else None
-        config = ClientConfig(home=home, passphrase=passphrase,
-                              fs_cache_size_mb=self._cache_size_mb)
+        config = ClientConfig(
+            home=home, passphrase=passphrase, fs_cache_size_mb=self._cache_size_mb
+        )
         client = Client(config=config)
         try:
             if token is not None:
@@ -213,6 +261,10 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
             if self._client is None:
                 self._client = self._connect()
                 self._finalizer = weakref.finalize(self, self._client.close)
+                self._finalizer.atexit = False  # _close_at_exit does it, earlier
+                with _live_lock:
+                    _live.difference_update([f for f in _live if not f.alive])
+                    _live.add(self._finalizer)
             return self._client
 
     def close(self) -> None:
@@ -223,6 +275,8 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
             self._workspaces.clear()
             self._filesystems.clear()
         if finalizer is not None:
+            with _live_lock:
+                _live.discard(finalizer)
             finalizer()
 
     def _workspace(self, loc: _Location) -> Workspace:
@@ -264,12 +318,10 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def _ls(self, loc: _Location) -> list[dict[str, Any]]:
         if loc.level == 0:
-            return [self._workspace_info(info.name)
-                    for info in self.client().list_workspaces()]
+            return [self._workspace_info(info.name) for info in self.client().list_workspaces()]
         if loc.level == 1:
             workspace = self._workspace(loc)
-            return [self._filespace_info(loc, record.name)
-                    for record in workspace.list_filespaces()]
+            return [self._filespace_info(loc, info) for info in workspace.list_filespaces()]
         fs = self._filesystem(loc)
         try:
             with _named(loc.name):
@@ -277,8 +329,12 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         except NotADirectoryError:
             return [self.info(loc.name)]  # fsspec: ls of a file lists that file
         prefix = loc.name + "/"
-        return [self._entry_info(fs, prefix + entry.name, loc.inner.rstrip("/") + "/"
-                                 + entry.name, entry) for entry in entries]
+        return [
+            self._entry_info(
+                fs, prefix + entry.name, loc.inner.rstrip("/") + "/" + entry.name, entry
+            )
+            for entry in entries
+        ]
 
     def info(self, path: Any, **kwargs: Any) -> dict[str, Any]:
         loc = self._locate(path)
@@ -287,9 +343,10 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if loc.level == 1:
             return self._workspace_info(self._workspace(loc).name, loc.workspace)
         if loc.level == 2:
-            if not any(r.name == loc.filespace for r in self._workspace(loc).list_filespaces()):
-                raise fs_error(errno.ENOENT, "no such filespace", loc.name)
-            return self._filespace_info(loc, loc.filespace)
+            for record in self._workspace(loc).list_filespaces():
+                if record.name == loc.filespace:
+                    return self._filespace_info(loc, record)
+            raise fs_error(errno.ENOENT, "no such filespace", loc.name)
         fs = self._filesystem(loc)
         with _named(loc.name):
             return self._entry_info(fs, loc.name, loc.inner, fs.get_entry(loc.inner))
@@ -298,18 +355,26 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def _workspace_info(name: str, spelled: str | None = None) -> dict[str, Any]:
         return {"name": spelled or name, "size": 0, "type": "directory", "islink": False}
 
-    def _filespace_info(self, loc: _Location, name: str) -> dict[str, Any]:
-        workspace = self._workspace(loc)
-        created = next((r.created for r in workspace.list_filespaces() if r.name == name), None)
-        return {"name": f"{loc.workspace}/{name}", "size": 0, "type": "directory",
-                "islink": False, "created": created}
+    @staticmethod
+    def _filespace_info(loc: _Location, record: FilespaceInfo) -> dict[str, Any]:
+        return {
+            "name": f"{loc.workspace}/{record.name}",
+            "size": 0,
+            "type": "directory",
+            "islink": False,
+            "created": record.created,
+        }
 
-    def _entry_info(self, fs: Filesystem, name: str, inner: str,
-                    entry: DirEntry) -> dict[str, Any]:
+    def _entry_info(self, fs: Filesystem, name: str, inner: str, entry: DirEntry) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "name": name, "size": entry.size, "type": _TYPES.get(entry.type, "other"),
-            "islink": entry.is_link(), "mtime": _time(entry.mtime),
-            "created": _time(entry.ctime), "ino": entry.file_id}
+            "name": name,
+            "size": entry.size,
+            "type": _TYPES.get(entry.type, "other"),
+            "islink": entry.is_link(),
+            "mtime": _time(entry.mtime),
+            "created": _time(entry.ctime),
+            "ino": entry.file_id,
+        }
         if entry.is_dir():
             info["size"] = 0
         if entry.is_link():  # like fsspec's local filesystem: the target's type and size
@@ -398,8 +463,7 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         what = "filespaces" if loc.level == 2 else "workspaces"
         if loc.level == 0:
             raise fs_error(errno.EPERM, f"cannot {verb} the root", loc.name)
-        raise fs_error(errno.EPERM, f"fsspec cannot {verb} {what} (use the cloudfs CLI)",
-                       loc.name)
+        raise fs_error(errno.EPERM, f"fsspec cannot {verb} {what} (use the cloudfs CLI)", loc.name)
 
     # -- removing --------------------------------------------------------------------------
     def rm_file(self, path: Any) -> None:
@@ -432,8 +496,14 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         super().rm(path, recursive=recursive, maxdepth=maxdepth)
 
     # -- moving and copying ----------------------------------------------------------------
-    def mv(self, path1: Any, path2: Any, recursive: bool = False,
-           maxdepth: int | None = None, **kwargs: Any) -> None:
+    def mv(
+        self,
+        path1: Any,
+        path2: Any,
+        recursive: bool = False,
+        maxdepth: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Rename within a filespace (into ``path2`` if it is a directory, replacing a file
         there, like ``shutil.move``); elsewhere fsspec's copy-then-delete."""
         single = isinstance(path1, str) and isinstance(path2, str) and not _has_magic(path1)
@@ -442,6 +512,8 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if not (single and same and src.level == 3 and dst.level >= 2):
             recursive = recursive or (single and self.isdir(path1))
             super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            return
+        if src.name == dst.name:
             return
         fs = self._filesystem(src)
         target = dst.inner
@@ -476,7 +548,50 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if dst.name == src.name:
             return  # copying a file onto itself would truncate it first
         with self._open_raw(src, "rb") as fin, self._open_raw(dst, "wb") as fout:
-            shutil.copyfileobj(fin, fout, CHUNK)
+            _copy(fin, fout)
+
+    def get_file(
+        self,
+        rpath: Any,
+        lpath: Any,
+        callback: Callback = DEFAULT_CALLBACK,
+        outfile: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Download one file (a directory: create it locally) in bounded memory."""
+        loc = self._locate(rpath)
+        if outfile is None and isfilelike(lpath):
+            outfile = lpath
+        if outfile is None and self.isdir(loc.name):
+            os.makedirs(lpath, exist_ok=True)
+            return
+        with self._open_raw(loc, "rb") as src:
+            callback.set_size(src.seek(0, io.SEEK_END))
+            src.seek(0)
+            if outfile is not None:
+                _copy(src, outfile, callback)
+                return
+            os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
+            with open(lpath, "wb") as dst:
+                _copy(src, dst, callback)
+
+    def put_file(
+        self,
+        lpath: Any,
+        rpath: Any,
+        callback: Callback = DEFAULT_CALLBACK,
+        mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> None:
+        """Upload one file (a directory: create it) in bounded memory; ``mode="create"``
+        fails if ``rpath`` exists."""
+        if os.path.isdir(lpath):
+            self.makedirs(rpath, exist_ok=True)
+            return
+        with open(lpath, "rb") as src:
+            callback.set_size(os.fstat(src.fileno()).st_size)
+            with self._open_raw(self._locate(rpath), "xb" if mode == "create" else "wb") as dst:
+                _copy(src, dst, callback)
 
     # -- reading and writing ---------------------------------------------------------------
     def _open_raw(self, loc: _Location, mode: str) -> FileStream:
@@ -490,9 +605,15 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
             raw: FileStream = fs.open(loc.inner, mode, buffering=0)  # type: ignore[assignment]
         return raw
 
-    def _open(self, path: Any, mode: str = "rb", block_size: int | None = None,
-              autocommit: bool = True, cache_options: dict[str, Any] | None = None,
-              **kwargs: Any) -> CloudFile:
+    def _open(
+        self,
+        path: Any,
+        mode: str = "rb",
+        block_size: int | None = None,
+        autocommit: bool = True,
+        cache_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> CloudFile:
         """The SDK's buffered binary stream: any of Python's binary modes."""
         if not autocommit:
             raise NotImplementedError("cloudfs does not support fsspec transactions")
@@ -508,8 +629,9 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return CloudWriteFile(raw, size, self, loc.name)
         return CloudReadFile(raw, size, self, loc.name)
 
-    def cat_file(self, path: Any, start: int | None = None, end: int | None = None,
-                 **kwargs: Any) -> bytes:
+    def cat_file(
+        self, path: Any, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
         """Bytes ``[start:end]`` of a file (negative values count from its end)."""
         with self._open_raw(self._locate(path), "rb") as raw:
             size = raw.seek(0, io.SEEK_END)
@@ -525,12 +647,11 @@ class CloudFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 offset += len(piece)
             return b"".join(pieces)
 
-    def pipe_file(self, path: Any, value: bytes, mode: str = "overwrite",
-                  **kwargs: Any) -> None:
+    def pipe_file(self, path: Any, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         """Write ``value`` to a file; ``mode="create"`` fails if it exists (atomically)."""
         view = memoryview(value).cast("B")
         with self._open_raw(self._locate(path), "xb" if mode == "create" else "wb") as raw:
             for offset in range(0, len(view), CHUNK):
-                piece = view[offset:offset + CHUNK]
+                piece = view[offset : offset + CHUNK]
                 while piece:
-                    piece = piece[raw.write(piece):]
+                    piece = piece[raw.write(piece) :]

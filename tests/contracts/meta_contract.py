@@ -55,13 +55,16 @@ _ERRNO_TYPES: dict[int, type[OSError]] = {
 
 async def fails(code: int, call: Awaitable[Any]) -> OSError:
     """Await ``call`` and check it raised the builtin ``OSError`` for ``code``."""
+    error: OSError | None = None
     try:
         await call
     except OSError as exc:
-        assert exc.errno == code, f"expected {errno.errorcode[code]}, got {exc!r}"
-        assert isinstance(exc, _ERRNO_TYPES.get(code, OSError)), repr(exc)
-        return exc
-    pytest.fail(f"expected OSError({errno.errorcode[code]}), nothing was raised")
+        error = exc
+    if error is None:
+        pytest.fail(f"expected OSError({errno.errorcode[code]}), nothing was raised")
+    assert error.errno == code, f"expected {errno.errorcode[code]}, got {error!r}"
+    assert isinstance(error, _ERRNO_TYPES.get(code, OSError)), repr(error)
+    return error
 
 
 async def mkfile(meta: MetaStore, parent: int, name: bytes, mode: int = 0o644) -> Inode:
@@ -104,6 +107,9 @@ class MetaFixtures:
 
 
 class LifecycleContract(MetaFixtures):
+    async def test_it_is_a_meta_store(self, meta: MetaStore) -> None:
+        assert isinstance(meta, MetaStore)
+
     async def test_format_creates_the_root_directory(self, meta: MetaStore) -> None:
         root = await meta.getattr(ROOT_INO)
         assert (root.ino, root.kind, root.mode, root.nlink) == (ROOT_INO, DIR, 0o755, 2)

@@ -29,6 +29,8 @@ __all__ = [
     "truncate_blocks",
 ]
 
+_MAX_INDEX = 2**62  # beyond any real block index, within a signed 64-bit SQL integer
+
 
 def block_size(tx: Tx) -> int:
     row = tx.one("SELECT block_size FROM settings WHERE id = 1")
@@ -52,7 +54,7 @@ def get_blocks(tx: Tx, ino: int, first: int, count: int) -> dict[int, BlockRef]:
     rows = tx.all(
         "SELECT idx, id, size, stored FROM blocks WHERE ino = ? AND idx >= ? AND idx < ?"
         " ORDER BY idx",
-        (ino, first, first + max(count, 0)),
+        (ino, first, min(first + max(count, 0), _MAX_INDEX)),
     )
     return {idx: BlockRef(bytes(id_), size, stored) for idx, id_, size, stored in rows}
 

@@ -45,6 +45,7 @@ __all__ = [
     "lookup",
     "mknod",
     "readdir",
+    "readdir_plus",
     "readlink",
     "rmdir",
     "setattr",
@@ -56,6 +57,12 @@ PERMISSION_BITS = 0o7777
 _LOOKUP = (
     f"SELECT {', '.join('i.' + column for column in INODE_COLUMNS.split(', '))}"
     " FROM entries e JOIN inodes i ON i.ino = e.ino WHERE e.parent = ? AND e.name = ?"
+)
+
+_READDIR_PLUS = (
+    f"SELECT e.name, e.cookie, {', '.join('i.' + column for column in INODE_COLUMNS.split(', '))}"
+    " FROM entries e JOIN inodes i ON i.ino = e.ino WHERE e.parent = ? AND e.cookie > ?"
+    " ORDER BY e.cookie LIMIT ?"
 )
 
 
@@ -90,6 +97,19 @@ def readdir(tx: Tx, parent: int, after: int, limit: int) -> list[DirEntry]:
         (parent, after, limit),
     )
     return [DirEntry(bytes(name), ino, InodeKind(kind), cookie) for name, ino, kind, cookie in rows]
+
+
+def readdir_plus(tx: Tx, parent: int, after: int, limit: int) -> list[tuple[DirEntry, Inode]]:
+    """``readdir`` with each entry's inode, in one query (``ls -l`` without a round trip
+    per entry)."""
+    require_dir(tx, parent)
+    if limit <= 0:
+        return []
+    rows = tx.all(_READDIR_PLUS, (parent, after, limit))
+    return [
+        (DirEntry(bytes(row[0]), row[2], InodeKind(row[3]), row[1]), row_to_inode(row[2:]))
+        for row in rows
+    ]
 
 
 def _check_new_entry(tx: Tx, parent: int, name: bytes) -> None:

@@ -34,9 +34,10 @@ __all__ = ["rename"]
 _DIR = InodeKind.DIR
 
 # Is ? (a directory) the directory ? or one of its ancestors?  Walks up inodes.parent;
-# UNION (not UNION ALL) ends the walk even on a corrupt, cyclic tree.
+# UNION (not UNION ALL) ends the walk even on a corrupt, cyclic tree; the CAST gives the
+# parameter a type where an engine would not infer one (PostgreSQL).
 _IS_ANCESTOR = (
-    "WITH RECURSIVE up(ino) AS (SELECT ? UNION"
+    "WITH RECURSIVE up(ino) AS (SELECT CAST(? AS BIGINT) UNION"
     " SELECT i.parent FROM inodes i JOIN up ON i.ino = up.ino WHERE i.parent IS NOT NULL)"
     " SELECT 1 FROM up WHERE ino = ? LIMIT 1"
 )
@@ -75,7 +76,7 @@ def rename(
         _exchange(tx, move, target)
         return None
     replaced = _replace(tx, move, target) if target is not None else None
-    _move(tx, move, target)
+    _move(tx, move)
     return replaced
 
 
@@ -138,8 +139,9 @@ def _replace(tx: Tx, move: _Move, target: Entry) -> Inode:
     return drop_link(tx, target.ino, move.new_parent)
 
 
-def _move(tx: Tx, move: _Move, target: Entry | None) -> None:
-    source = move.source
+def _move(tx: Tx, move: _Move) -> None:
+    """Point the source entry at its new place (the target entry is gone by now)."""
+    source, target = move.source, move.target
     tx.run(
         "UPDATE entries SET parent = ?, name = ? WHERE cookie = ?",
         (move.new_parent, move.new_name, source.cookie),

@@ -24,7 +24,7 @@ way.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from cloudfs.meta import _sql_admin as admin
 from cloudfs.meta import _sql_data as data
@@ -40,6 +40,7 @@ from cloudfs.meta.protocol import (
     Inode,
     InodeKind,
     MetaStats,
+    MetaStore,
     RenameFlags,
     XattrFlags,
 )
@@ -140,6 +141,17 @@ class SqlMetaStore:
     async def readdir(self, parent: int, after: int = 0, limit: int = 1000) -> list[DirEntry]:
         return await self._read(ns.readdir, parent, after, limit)
 
+    async def readdir_plus(
+        self, parent: int, after: int = 0, limit: int = 1000
+    ) -> list[tuple[DirEntry, Inode]]:
+        """``readdir`` with each entry's attributes, in one transaction.
+
+        Not (yet) part of :class:`MetaStore`: proposed for it, because listing a directory
+        with attributes through ``readdir`` + one ``getattr`` per entry costs a round trip
+        per entry (about 1 s for 10,000 entries even on embedded SQLite).
+        """
+        return await self._read(ns.readdir_plus, parent, after, limit)
+
     async def readlink(self, ino: int) -> bytes:
         return await self._read(ns.readlink, ino)
 
@@ -196,3 +208,9 @@ class SqlMetaStore:
 
     async def last_seq(self) -> int:
         return await self._read(admin.last_seq)
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_protocol(store: SqlMetaStore) -> MetaStore:
+        return store  # mypy checks every method's signature against MetaStore here

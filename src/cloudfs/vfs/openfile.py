@@ -139,6 +139,7 @@ class OpenFile:
         self.uploading[index] = task
 
     async def _upload(self, index: int, data: bytes) -> None:
+        ref = None
         try:
             ref, sealed = await self.blocks.seal(data)
             async with self._uploads:
@@ -148,6 +149,8 @@ class OpenFile:
             # Keep the bytes so that the next commit retries them: nothing is lost.
             self._errors.append(e)
             self.dirty.setdefault(index, bytearray(data))
+            if ref is not None:  # a torn write or a lost reply may have left the object
+                _background(self.blocks.delete(ref.id))
         finally:
             self.uploading.pop(index, None)
             self._inflight.release()

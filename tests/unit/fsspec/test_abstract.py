@@ -12,7 +12,7 @@ so there is nothing of it to run here; ``test_fsspec.py`` covers ``mv`` instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fsspec.tests.abstract import (
@@ -29,8 +29,8 @@ from cloudfs.fsspec import CloudFileSystem
 
 class CloudFixtures(AbstractFixtures):  # type: ignore[misc]
     @pytest.fixture
-    def fs(self, cloud: CloudFileSystem) -> Iterator[CloudFileSystem]:
-        yield cloud
+    def fs(self, cloud: CloudFileSystem) -> CloudFileSystem:
+        return cloud
 
     @pytest.fixture
     def fs_join(self) -> Callable[..., str]:

@@ -6,6 +6,9 @@ import datetime
 import errno
 import hashlib
 import os
+import pickle
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -25,33 +28,40 @@ def _sdk_fs(cloud: CloudFileSystem, filespace: str = "default") -> cloudfs.Files
 
 
 # -- URLs and paths -------------------------------------------------------------------------
-@pytest.mark.parametrize(("url", "stripped"), [
-    ("cloudfs://ws/fs/a/b.txt", "ws/fs/a/b.txt"),
-    ("cloudfs://ws/fs/a/", "ws/fs/a"),
-    ("cloudfs:///ws//fs/a", "ws/fs/a"),
-    ("ws/fs", "ws/fs"),
-    ("/ws/fs/", "ws/fs"),
-    ("cloudfs://", ""),
-    ("cloudfs::ws/fs/x", "ws/fs/x"),
-])
+@pytest.mark.parametrize(
+    ("url", "stripped"),
+    [
+        ("cloudfs://ws/fs/a/b.txt", "ws/fs/a/b.txt"),
+        ("cloudfs://ws/fs/a/", "ws/fs/a"),
+        ("cloudfs:///ws//fs/a", "ws/fs/a"),
+        ("ws/fs", "ws/fs"),
+        ("/ws/fs/", "ws/fs"),
+        ("cloudfs://", ""),
+        ("cloudfs::ws/fs/x", "ws/fs/x"),
+    ],
+)
 def test_strip_protocol(url: str, stripped: str) -> None:
     assert CloudFileSystem._strip_protocol(url) == stripped
 
 
-@pytest.mark.parametrize(("path", "parent"), [
-    ("cloudfs://ws/fs/a/b", "ws/fs/a"),
-    ("ws/fs/a", "ws/fs"),
-    ("ws/fs", "ws"),
-    ("ws", ""),
-])
+@pytest.mark.parametrize(
+    ("path", "parent"),
+    [
+        ("cloudfs://ws/fs/a/b", "ws/fs/a"),
+        ("ws/fs/a", "ws/fs"),
+        ("ws/fs", "ws"),
+        ("ws", ""),
+    ],
+)
 def test_parent(path: str, parent: str) -> None:
     assert CloudFileSystem._parent(path) == parent
 
 
 def test_protocol_is_registered(home: Path) -> None:
     assert fsspec.get_filesystem_class("cloudfs") is CloudFileSystem
-    fs, path = fsspec.core.url_to_fs("cloudfs://ws/default/a.txt", home=str(home),
-                                     passphrase=PASSPHRASE)
+    fs, path = fsspec.core.url_to_fs(
+        "cloudfs://ws/default/a.txt", home=str(home), passphrase=PASSPHRASE
+    )
     try:
         assert isinstance(fs, CloudFileSystem)
         assert path == "ws/default/a.txt"
@@ -74,8 +84,9 @@ def test_fsspec_open_with_token(home: Path, token: str, workspace_name: str) -> 
     fs.close()
 
 
-def test_workspace_by_id_keeps_the_callers_spelling(cloud: CloudFileSystem,
-                                                     workspace_name: str) -> None:
+def test_workspace_by_id_keeps_the_callers_spelling(
+    cloud: CloudFileSystem, workspace_name: str
+) -> None:
     workspace_id = cloud.client().list_workspaces()[0].id
     cloud.pipe_file(f"{workspace_name}/default/a", b"x")
     assert cloud.cat_file(f"{workspace_id}/default/a") == b"x"
@@ -83,7 +94,9 @@ def test_workspace_by_id_keeps_the_callers_spelling(cloud: CloudFileSystem,
     assert cloud.info(workspace_id)["name"] == workspace_id
     assert cloud.ls("", detail=False) == [workspace_name]
     assert cloud.ls(workspace_id, detail=False) == [
-        f"{workspace_id}/default", f"{workspace_id}/other"]
+        f"{workspace_id}/default",
+        f"{workspace_id}/other",
+    ]
 
 
 # -- credentials ---------------------------------------------------------------------------
@@ -97,8 +110,9 @@ def test_token_option(home: Path, token: str, workspace_name: str) -> None:
         fs.close()
 
 
-def test_token_from_environment(home: Path, token: str, workspace_name: str,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_from_environment(
+    home: Path, token: str, workspace_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLOUDFS_TOKEN", token)
     fs = CloudFileSystem(skip_instance_cache=True)  # home from CLOUDFS_HOME too
     try:
@@ -108,8 +122,9 @@ def test_token_from_environment(home: Path, token: str, workspace_name: str,
         fs.close()
 
 
-def test_passphrase_from_environment(home: Path, workspace_name: str,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passphrase_from_environment(
+    home: Path, workspace_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLOUDFS_PASSPHRASE", PASSPHRASE)
     fs = CloudFileSystem(skip_instance_cache=True)
     try:
@@ -119,8 +134,9 @@ def test_passphrase_from_environment(home: Path, workspace_name: str,
         fs.close()
 
 
-def test_explicit_passphrase_beats_environment_token(home: Path, workspace_name: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_passphrase_beats_environment_token(
+    home: Path, workspace_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLOUDFS_TOKEN", "sa_live:nope:AAAA")
     fs = CloudFileSystem(passphrase=PASSPHRASE, skip_instance_cache=True)
     try:
@@ -207,8 +223,7 @@ def _check_consistent(cloud: CloudFileSystem, path: str) -> None:
         assert cloud._parent(entry["name"]) == cloud._strip_protocol(path)
 
 
-def test_ls_and_info_names_agree(cloud: CloudFileSystem, root: str,
-                                 workspace_name: str) -> None:
+def test_ls_and_info_names_agree(cloud: CloudFileSystem, root: str, workspace_name: str) -> None:
     cloud.pipe_file(f"{root}/dir/file.bin", b"12345")
     cloud.mkdir(f"{root}/dir/empty")
     sdk = _sdk_fs(cloud)
@@ -222,23 +237,35 @@ def test_ls_and_info_names_agree(cloud: CloudFileSystem, root: str,
     assert infos["file.bin"]["size"] == 5
     assert not infos["file.bin"]["islink"]
     assert infos["empty"]["type"] == "directory"
-    assert infos["link-to-file"] == {**infos["link-to-file"], "type": "file", "size": 5,
-                                     "islink": True, "destination": "/dir/file.bin"}
+    assert infos["link-to-file"] == {
+        **infos["link-to-file"],
+        "type": "file",
+        "size": 5,
+        "islink": True,
+        "destination": "/dir/file.bin",
+    }
     assert infos["link-to-dir"]["type"] == "directory"
     assert infos["dangling"]["type"] == "other"
     assert cloud.ls(f"{root}/dir/file.bin") == [infos["file.bin"]]  # ls of a file
     assert cloud.isfile(f"{root}/dir/link-to-file")
     assert cloud.isdir(f"{root}/dir/link-to-dir")
-    assert cloud.isdir(root) and cloud.isdir(workspace_name) and cloud.isdir("")
+    assert all(cloud.isdir(p) for p in (root, workspace_name, ""))
     assert cloud.find(root) == [  # walk lists every non-directory, dangling links too
-        f"{root}/dir/dangling", f"{root}/dir/file.bin", f"{root}/dir/link-to-file"]
+        f"{root}/dir/dangling",
+        f"{root}/dir/file.bin",
+        f"{root}/dir/link-to-file",
+    ]
 
 
 def test_created_and_modified(cloud: CloudFileSystem, root: str) -> None:
     before = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(seconds=5)
     cloud.pipe_file(f"{root}/f", b"x")
-    for when in (cloud.modified(f"{root}/f"), cloud.created(f"{root}/f"),
-                 cloud.created(root), cloud.modified(root)):
+    for when in (
+        cloud.modified(f"{root}/f"),
+        cloud.created(f"{root}/f"),
+        cloud.created(root),
+        cloud.modified(root),
+    ):
         assert when.tzinfo is not None
         assert when >= before
 
@@ -247,8 +274,17 @@ def test_created_and_modified(cloud: CloudFileSystem, root: str) -> None:
 def test_cat_file_ranges(cloud: CloudFileSystem, root: str) -> None:
     data = bytes(range(256)) * 1024  # spans several 64 KiB blocks
     cloud.pipe_file(f"{root}/r", data)
-    for start, end in [(None, None), (10, 20), (-100, None), (None, -100), (70000, 200000),
-                       (-5, -1), (300000, None), (5, 2), (0, 10**9)]:
+    for start, end in [
+        (None, None),
+        (10, 20),
+        (-100, None),
+        (None, -100),
+        (70000, 200000),
+        (-5, -1),
+        (300000, None),
+        (5, 2),
+        (0, 10**9),
+    ]:
         assert cloud.cat_file(f"{root}/r", start, end) == data[start:end], (start, end)
     assert cloud.cat(f"{root}/r") == data
     assert cloud.head(f"{root}/r", 3) == data[:3]
@@ -314,8 +350,9 @@ def test_rm_and_rmdir(cloud: CloudFileSystem, root: str) -> None:
     assert cloud.ls(root) == []
 
 
-def test_copy_within_and_across_filespaces(cloud: CloudFileSystem, root: str,
-                                           workspace_name: str) -> None:
+def test_copy_within_and_across_filespaces(
+    cloud: CloudFileSystem, root: str, workspace_name: str
+) -> None:
     cloud.pipe_file(f"{root}/src/f", b"data")
     cloud.copy(f"{root}/src", f"{workspace_name}/other/dst", recursive=True)
     assert cloud.cat_file(f"{workspace_name}/other/dst/f") == b"data"
@@ -350,8 +387,9 @@ def _peak(action: object) -> int:
 
 def test_streaming_put_and_get(home: Path, root: str, tmp_path: Path) -> None:
     # the block cache (cache_size_mb) and the copy chunks bound memory, not the file size
-    cloud = CloudFileSystem(home=str(home), passphrase=PASSPHRASE, cache_size_mb=4,
-                            skip_instance_cache=True)
+    cloud = CloudFileSystem(
+        home=str(home), passphrase=PASSPHRASE, cache_size_mb=4, skip_instance_cache=True
+    )
     try:
         _stream(cloud, root, tmp_path)
     finally:
@@ -370,3 +408,47 @@ def _stream(cloud: CloudFileSystem, root: str, tmp_path: Path) -> None:
     assert cloud.size(f"{root}/copy.bin") == SIZE
     for name, peak in (("put", put_peak), ("get", get_peak), ("cp_file", copy_peak)):
         assert peak < SIZE // 2, f"{name} peaked at {peak / SIZE:.2f}x the file"
+
+
+# -- lifecycle -----------------------------------------------------------------------------
+def test_pickle_round_trip(home: Path, root: str) -> None:
+    fs = CloudFileSystem(home=str(home), passphrase=PASSPHRASE)
+    try:
+        fs.pipe_file(f"{root}/p", b"pickled")
+        clone = pickle.loads(pickle.dumps(fs))
+        assert clone is fs  # fsspec's instance cache: the same options, the same instance
+        assert clone.cat_file(f"{root}/p") == b"pickled"
+    finally:
+        fs.close()
+
+
+EXIT_SCRIPT = """
+import fsspec, sys
+fs = fsspec.filesystem("cloudfs", passphrase=sys.argv[1])
+fs.pipe_file(sys.argv[2], b"written just before exit")
+with fs.open(sys.argv[2] + ".2", "wb") as f:
+    f.write(b"second")
+# no fs.close(): the exit hook must sync and close the client
+"""
+
+
+def test_client_closed_at_interpreter_exit(home: Path, root: str, tmp_path: Path) -> None:
+    sandboxes = tmp_path / "tmp"  # where the client makes (and its close removes) its state
+    sandboxes.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", EXIT_SCRIPT, PASSPHRASE, f"cloudfs://{root}/late"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "TMPDIR": str(sandboxes)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # an exit hook that ran too late would print a traceback
+    assert list(sandboxes.iterdir()) == []  # the client was closed
+    fs = CloudFileSystem(home=str(home), passphrase=PASSPHRASE, skip_instance_cache=True)
+    try:
+        assert fs.cat_file(f"{root}/late") == b"written just before exit"
+        assert fs.cat_file(f"{root}/late.2") == b"second"
+    finally:
+        fs.close()

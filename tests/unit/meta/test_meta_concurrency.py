@@ -140,7 +140,7 @@ async def test_a_lock_held_too_long_is_ebusy(
     await store.format(b"d", block_size=4096, root_mode=0o755, uid=0, gid=0)
     with closing(sqlite3.connect(path, isolation_level=None)) as other:
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(OSError) as info:  # noqa: PT011 (the errno is checked)
+        with pytest.raises(OSError) as info:
             await store.mknod(ROOT_INO, b"f", FILE, 0o644, 0, 0)
         assert info.value.errno == errno.EBUSY
         other.execute("ROLLBACK")

@@ -14,8 +14,17 @@ from cloudfs.meta.sql import Tx
 from cloudfs.meta.sqlite import SQLITE
 from tests.unit.meta.conftest import OpenStore
 
-TABLES = {"settings", "counters", "inodes", "entries", "blocks", "xattrs", "garbage",
-          "changelog", "schema_version"}
+TABLES = {
+    "settings",
+    "counters",
+    "inodes",
+    "entries",
+    "blocks",
+    "xattrs",
+    "garbage",
+    "changelog",
+    "schema_version",
+}
 
 
 def connect(path: Path) -> closing[sqlite3.Connection]:
@@ -72,7 +81,10 @@ async def test_reopening_changes_nothing(open_store: OpenStore, tmp_path: Path) 
 
 
 def test_a_new_migration_is_applied_once(tmp_path: Path) -> None:
-    extra = [*available(), Migration(len(available()) + 1, "extra", "CREATE TABLE extra (a {int});")]
+    extra = [
+        *available(),
+        Migration(len(available()) + 1, "extra", "CREATE TABLE extra (a {int});"),
+    ]
     with connect(tmp_path / "meta.db") as conn:
         assert migrate(raw_tx(conn)) == [m.version for m in available()]
         assert migrate(raw_tx(conn), extra) == [extra[-1].version]
@@ -91,7 +103,10 @@ async def test_a_newer_schema_is_refused(open_store: OpenStore, tmp_path: Path) 
 
 
 async def test_a_failed_migration_leaves_the_database_untouched(tmp_path: Path) -> None:
-    broken = [*available(), Migration(len(available()) + 1, "broken", "CREATE TABLE x (a {int});\nNOT SQL;")]
+    broken = [
+        *available(),
+        Migration(len(available()) + 1, "broken", "CREATE TABLE x (a {int});\nNOT SQL;"),
+    ]
     with connect(tmp_path / "meta.db") as conn:
         migrate(raw_tx(conn))
         conn.execute("BEGIN IMMEDIATE")

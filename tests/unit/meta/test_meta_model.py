@@ -31,7 +31,8 @@ NAMES = st.sampled_from([b"a", b"b", b"c", b"d"])
 KINDS = st.sampled_from([FILE, DIR, DIR, SYMLINK])
 PICK = st.integers(min_value=0, max_value=10**6)  # index into the inodes that exist
 FLAGS = st.sampled_from(
-    [RenameFlags.NONE] * 4 + [RenameFlags.NOREPLACE, RenameFlags.EXCHANGE] * 2
+    [RenameFlags.NONE] * 4
+    + [RenameFlags.NOREPLACE, RenameFlags.EXCHANGE] * 2
     + [RenameFlags.NOREPLACE | RenameFlags.EXCHANGE]
 )
 
@@ -214,13 +215,18 @@ class NamespaceMachine(RuleBasedStateMachine):
         try:
             expected = model(*args)
         except Refused as refused:
-            try:
-                self.run(engine)
-            except OSError as exc:
-                assert exc.errno == refused.errno, f"engine {exc!r}, model {refused}"
-                return None
-            raise AssertionError(f"engine succeeded, model refused with {refused}") from None
+            self.same_error(engine, refused.errno)
+            return None
         return self.run(engine), expected
+
+    def same_error(self, engine: Coroutine[Any, Any, Any], code: int) -> None:
+        error: OSError | None = None
+        try:
+            self.run(engine)
+        except OSError as exc:
+            error = exc
+        assert error is not None, f"engine succeeded, model refused with {errno.errorcode[code]}"
+        assert error.errno == code, f"engine {error!r}, model {errno.errorcode[code]}"
 
     @initialize()
     def a_small_tree(self) -> None:
@@ -278,8 +284,19 @@ class NamespaceMachine(RuleBasedStateMachine):
 
     @rule(source=PICK, on=NAMES, dest=PICK, nn=NAMES, flags=FLAGS)
     def rename(self, source: int, on: bytes, dest: int, nn: bytes, flags: RenameFlags) -> None:
-        op, on = self.pick_entry(source, on)
-        np, nn = self.pick_entry(dest, nn)
+        self.rename_entries(self.pick_entry(source, on), self.pick_entry(dest, nn), flags)
+
+    @rule(source=PICK, dest=PICK)
+    def exchange(self, source: int, dest: int) -> None:
+        """Two existing entries, often of different kinds in different directories."""
+        self.rename_entries(
+            self.pick_entry(source, b"a"), self.pick_entry(dest, b"b"), RenameFlags.EXCHANGE
+        )
+
+    def rename_entries(
+        self, old: tuple[int, bytes], new: tuple[int, bytes], flags: RenameFlags
+    ) -> None:
+        (op, on), (np, nn) = old, new
         call = self.store.rename(op, on, np, nn, flags)
         if done := self.same(call, self.model.rename, op, on, np, nn, flags):
             replaced, expected = done

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,18 +86,40 @@ async def test_rmdir_never_removes_the_root(formatted: SqliteMetaStore) -> None:
         tx.run("INSERT INTO entries (parent, name, ino, kind) VALUES (1, ?, 1, 2)", (b"r",))
 
     await formatted._transact(corrupt, write=True)
-    with pytest.raises(OSError) as info:  # noqa: PT011 (the errno is checked)
+    with pytest.raises(OSError) as info:
         await formatted.rmdir(ROOT_INO, b"r")
     assert info.value.errno == errno.EBUSY
     assert (await formatted.getattr(ROOT_INO)).nlink == 2
 
 
 async def test_entries_cannot_point_at_missing_inodes(formatted: SqliteMetaStore) -> None:
-    import sqlite3
-
     def dangling(tx: Tx) -> None:
         tx.run("INSERT INTO entries (parent, name, ino, kind) VALUES (1, ?, 999, 1)", (b"x",))
 
     with pytest.raises(sqlite3.IntegrityError):
         await formatted._transact(dangling, write=True)
     assert await formatted.readdir(ROOT_INO) == []
+
+
+async def test_readdir_plus_matches_readdir_and_getattr(formatted: SqliteMetaStore) -> None:
+    for i in range(12):
+        await formatted.mknod(ROOT_INO, b"f%d" % i, InodeKind.FILE, 0o644, 0, 0)
+    await formatted.mknod(ROOT_INO, b"d", InodeKind.DIR, 0o755, 0, 0)
+    plus, after = [], 0
+    while page := await formatted.readdir_plus(ROOT_INO, after, 5):
+        plus.extend(page)
+        after = page[-1][0].cookie
+    assert [entry for entry, _ in plus] == await formatted.readdir(ROOT_INO)
+    assert [inode for _, inode in plus] == [await formatted.getattr(entry.ino) for entry, _ in plus]
+    with pytest.raises(NotADirectoryError):
+        await formatted.readdir_plus(plus[0][0].ino)
+
+
+async def test_a_dropped_store_frees_its_thread() -> None:
+    store = await SqliteMetaStore.open(":memory:")
+    thread = store._worker._thread
+    assert thread.is_alive()
+    del store
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
