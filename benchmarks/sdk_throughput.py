@@ -56,8 +56,14 @@ def _store_config(args: argparse.Namespace, prefix: str) -> Any:
 
     if args.backend == "local":
         return LocalStoreConfig(root=Path(args.workdir) / "objects", prefix=prefix)
-    return S3StoreConfig(bucket=args.bucket, endpoint=args.endpoint, region="us-east-1",
-                         access_key=args.access_key, secret_key=args.secret_key, prefix=prefix)
+    return S3StoreConfig(
+        bucket=args.bucket,
+        endpoint=args.endpoint,
+        region="us-east-1",
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        prefix=prefix,
+    )
 
 
 # -- phases (run in child processes) ----------------------------------------------------
@@ -153,8 +159,16 @@ def _create_filespace(args: argparse.Namespace) -> None:
 
     registry = Registry(Path(args.workdir) / "home")
     store = _store_config(args, f"fs-{uuid.uuid4().hex[:8]}")
-    asyncio.run(create_filespace(registry, "bench", PASSPHRASE, store=store,
-                                 block_size=args.block_size, kdf=KdfParams.for_tests()))
+    asyncio.run(
+        create_filespace(
+            registry,
+            "bench",
+            PASSPHRASE,
+            store=store,
+            block_size=args.block_size,
+            kdf=KdfParams.for_tests(),
+        )
+    )
 
 
 def run_phase(args: argparse.Namespace) -> None:
@@ -170,20 +184,45 @@ def run_phase(args: argparse.Namespace) -> None:
     result = {"phase": args.phase, "seconds": seconds, "cpu": cpu1 - cpu0, "rss": rss}
     if _LATENCIES:
         ordered = sorted(_LATENCIES)
-        result.update(iops=len(ordered) / sum(ordered), p50=ordered[len(ordered) // 2],
-                      p99=ordered[int(len(ordered) * 0.99)])
+        result.update(
+            iops=len(ordered) / sum(ordered),
+            p50=ordered[len(ordered) // 2],
+            p99=ordered[int(len(ordered) * 0.99)],
+        )
     print(json.dumps(result))
 
 
 # -- driver ----------------------------------------------------------------------------
 def _child_argv(args: argparse.Namespace, phase: str) -> list[str]:
-    argv = [sys.executable, __file__, "--phase", phase, "--workdir", args.workdir,
-            "--size-mib", str(args.size // 2**20), "--block-size", str(args.block_size),
-            "--backend", args.backend, "--concurrency", str(args.concurrency),
-            "--random-reads", str(args.random_reads)]
+    argv = [
+        sys.executable,
+        __file__,
+        "--phase",
+        phase,
+        "--workdir",
+        args.workdir,
+        "--size-mib",
+        str(args.size // 2**20),
+        "--block-size",
+        str(args.block_size),
+        "--backend",
+        args.backend,
+        "--concurrency",
+        str(args.concurrency),
+        "--random-reads",
+        str(args.random_reads),
+    ]
     if args.backend != "local":
-        argv += ["--endpoint", args.endpoint, "--bucket", args.bucket,
-                 "--access-key", args.access_key, "--secret-key", args.secret_key]
+        argv += [
+            "--endpoint",
+            args.endpoint,
+            "--bucket",
+            args.bucket,
+            "--access-key",
+            args.access_key,
+            "--secret-key",
+            args.secret_key,
+        ]
     return argv
 
 
@@ -196,13 +235,17 @@ def _child(args: argparse.Namespace, phase: str) -> dict[str, Any]:
 
 def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     gib = args.size / 2**30
-    print(f"\nbackend={args.backend} size={args.size // 2**20} MiB "
-          f"block={args.block_size // 1024} KiB concurrency={args.concurrency}")
+    print(
+        f"\nbackend={args.backend} size={args.size // 2**20} MiB "
+        f"block={args.block_size // 1024} KiB concurrency={args.concurrency}"
+    )
     print(f"{'phase':<10} {'MB/s':>8} {'CPU-s/GiB':>10} {'peak RSS MB':>12}")
     for phase, r in results.items():
         if "iops" in r:
-            print(f"{phase:<10} {r['iops']:>8.0f} IOPS  p50 {r['p50'] * 1e3:.1f} ms  "
-                  f"p99 {r['p99'] * 1e3:.1f} ms  (4 KiB, one job, cold)")
+            print(
+                f"{phase:<10} {r['iops']:>8.0f} IOPS  p50 {r['p50'] * 1e3:.1f} ms  "
+                f"p99 {r['p99'] * 1e3:.1f} ms  (4 KiB, one job, cold)"
+            )
             continue
         mbps = args.size / r["seconds"] / 1e6
         print(f"{phase:<10} {mbps:>8.1f} {r['cpu'] / gib:>10.2f} {r['rss'] / 1e6:>12.1f}")
@@ -213,16 +256,24 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
 
 def _start_ceph(args: argparse.Namespace) -> Path:
     base = Path(tempfile.mkdtemp(prefix="cfs-bench-ceph-"))
-    out = subprocess.run([str(ROOT / "scripts" / "ceph-rgw-up"), str(base), "0", "0", "12"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "ceph-rgw-up"), str(base), "0", "0", "12"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     fields = dict(f.split("=", 1) for f in out.strip().splitlines()[-1].split())
     args.endpoint, args.access_key = fields["endpoint"], fields["access_key"]
     args.secret_key, args.bucket = fields["secret_key"], "bench"
     import boto3
 
-    boto3.client("s3", endpoint_url=args.endpoint, aws_access_key_id=args.access_key,
-                 aws_secret_access_key=args.secret_key,
-                 region_name="us-east-1").create_bucket(Bucket=args.bucket)
+    boto3.client(
+        "s3",
+        endpoint_url=args.endpoint,
+        aws_access_key_id=args.access_key,
+        aws_secret_access_key=args.secret_key,
+        region_name="us-east-1",
+    ).create_bucket(Bucket=args.bucket)
     return base
 
 
@@ -232,8 +283,9 @@ def main() -> None:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--block-size", type=int, default=4 * 2**20)
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--random-reads", type=int, default=0,
-                   help="also time this many random 4 KiB reads (cold)")
+    p.add_argument(
+        "--random-reads", type=int, default=0, help="also time this many random 4 KiB reads (cold)"
+    )
     p.add_argument("--endpoint", default="")
     p.add_argument("--bucket", default="")
     p.add_argument("--access-key", default="")
@@ -254,14 +306,18 @@ def main() -> None:
     args.workdir = tempfile.mkdtemp(prefix="cfs-bench-")
     try:
         subprocess.run(_child_argv(args, "create"), check=True)
-        results = {phase: _child(args, phase)
-                   for phase in PHASES if args.random_reads or "random" not in phase}
+        results = {
+            phase: _child(args, phase)
+            for phase in PHASES
+            if args.random_reads or "random" not in phase
+        }
         _report(args, results)
     finally:
         shutil.rmtree(args.workdir, ignore_errors=True)
         if ceph is not None:
-            subprocess.run([str(ROOT / "scripts" / "ceph-rgw-down"), str(ceph), "--wipe"],
-                           check=False)
+            subprocess.run(
+                [str(ROOT / "scripts" / "ceph-rgw-down"), str(ceph), "--wipe"], check=False
+            )
             shutil.rmtree(ceph, ignore_errors=True)
 
 

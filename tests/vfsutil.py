@@ -18,10 +18,15 @@ from cloudfs.vfs.names import Cipher
 SMALL_BLOCK = 64 * 1024
 
 
-async def make_vfs(store: ObjectStore | None = None, *, block_size: int = SMALL_BLOCK,
-                   meta_path: str = ":memory:", master: bytes | None = None,
-                   filespace_id: bytes | None = None,
-                   options: VfsOptions | None = None) -> Vfs:
+async def make_vfs(
+    store: ObjectStore | None = None,
+    *,
+    block_size: int = SMALL_BLOCK,
+    meta_path: str = ":memory:",
+    master: bytes | None = None,
+    filespace_id: bytes | None = None,
+    options: VfsOptions | None = None,
+) -> Vfs:
     """A formatted filespace's VFS over ``store`` (a memory store by default)."""
     store = store or open_store(MemoryStoreConfig())
     master = master or secrets.token_bytes(32)

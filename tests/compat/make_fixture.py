@@ -38,8 +38,9 @@ def contents() -> dict[str, bytes]:
 
 async def make(target: Path) -> None:
     registry = Registry(target)
-    record = await create_filespace(registry, "fixture", PASSPHRASE, block_size=64 * 1024,
-                                    kdf=KdfParams.for_tests())
+    record = await create_filespace(
+        registry, "fixture", PASSPHRASE, block_size=64 * 1024, kdf=KdfParams.for_tests()
+    )
     opened = await open_filespace(registry, record, Secret(passphrase=PASSPHRASE))
     vfs = opened.vfs
     try:
@@ -61,8 +62,9 @@ def main() -> None:
     asyncio.run(make(target))
     for junk in target.rglob("*.lock"):
         junk.unlink()
-    (target / "FIXTURE.json").write_text(json.dumps(
-        {"format_version": FORMAT_VERSION, "passphrase": PASSPHRASE}, indent=2) + "\n")
+    (target / "FIXTURE.json").write_text(
+        json.dumps({"format_version": FORMAT_VERSION, "passphrase": PASSPHRASE}, indent=2) + "\n"
+    )
     print(f"wrote {target}")
 
 

@@ -13,8 +13,8 @@ import asyncio
 from typing import Protocol
 
 from cloudfs.blocks.layout import new_block_id, object_key
-from cloudfs.errors import IntegrityError, ObjectNotFoundError
 from cloudfs.blocks.ref import BlockRef
+from cloudfs.errors import IntegrityError, ObjectNotFoundError
 from cloudfs.store.protocol import ObjectStore
 
 __all__ = ["BlockCodecLike", "BlockStore"]
@@ -64,9 +64,7 @@ class BlockStore:
             sealed = await self.store.get(object_key(ref.id))
         except ObjectNotFoundError as e:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
-        plain = await asyncio.to_thread(
-            self.codec.open, ref.id, sealed, max_size=self.block_size
-        )
+        plain = await asyncio.to_thread(self.codec.open, ref.id, sealed, max_size=self.block_size)
         return plain if len(plain) <= ref.size else plain[: ref.size]
 
     async def delete(self, block_id: bytes) -> None:

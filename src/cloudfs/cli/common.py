@@ -58,10 +58,14 @@ class Context:
         """Link the selected filespace (once per command)."""
         if self._filespace is None:
             token = os.environ.get("CLOUDFS_TOKEN")
-            passphrase = None if token and not self._explicit_passphrase() else \
-                read_passphrase(self.passphrase_file)
-            client = self._client = Client(config=ClientConfig(home=self.home,
-                                                               passphrase=passphrase))
+            passphrase = (
+                None
+                if token and not self._explicit_passphrase()
+                else read_passphrase(self.passphrase_file)
+            )
+            client = self._client = Client(
+                config=ClientConfig(home=self.home, passphrase=passphrase)
+            )
             if passphrase is None and token:
                 client.login(ServiceAccountCredentials(token))
             workspace = client.get_workspace(self.registry.id)
@@ -90,15 +94,20 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> s
         return env
     if not sys.stdin.isatty():
         raise click.UsageError(
-            "a passphrase is needed: use --passphrase-file, CLOUDFS_PASSPHRASE or a terminal")
+            "a passphrase is needed: use --passphrase-file, CLOUDFS_PASSPHRASE or a terminal"
+        )
     entered: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
     return entered
 
 
 def home_option(f: F) -> F:
-    return click.option("--home", type=click.Path(path_type=Path), envvar="CLOUDFS_HOME",
-                        default=None, help="Workspace folder [env CLOUDFS_HOME; "
-                        f"default {default_home()}]")(f)
+    return click.option(
+        "--home",
+        type=click.Path(path_type=Path),
+        envvar="CLOUDFS_HOME",
+        default=None,
+        help=f"Workspace folder [env CLOUDFS_HOME; default {default_home()}]",
+    )(f)
 
 
 def describe(error: BaseException) -> str:
@@ -112,6 +121,7 @@ def describe(error: BaseException) -> str:
 
 def cli_errors(f: F) -> F:
     """Turn the errors a user can cause into one line on stderr and exit status 1."""
+
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -127,15 +137,23 @@ def cli_errors(f: F) -> F:
             if ctx is not None and isinstance(ctx.obj, Context):
                 with contextlib.suppress(Exception):
                     ctx.obj.close()
+
     return wrapper  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
 def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A transfer progress bar on stderr (only when it is a terminal)."""
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeRemainingColumn(), console=stderr,
-                   disable=not stderr.is_terminal, transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal,
+        transient=True,
+    )
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

@@ -69,9 +69,14 @@ def stat(ctx: Context, path: str) -> None:
     """Show an entry's attributes."""
     fs = ctx.open().fs
     entry: DirEntry = fs.get_entry(path)
-    rows = [("path", path), ("type", entry.type), ("size", f"{entry.size:,}"),
-            ("file id", entry.file_id), ("modified", _time(entry.mtime)),
-            ("changed", _time(entry.ctime))]
+    rows = [
+        ("path", path),
+        ("type", entry.type),
+        ("size", f"{entry.size:,}"),
+        ("file id", entry.file_id),
+        ("modified", _time(entry.mtime)),
+        ("changed", _time(entry.ctime)),
+    ]
     if entry.is_link():
         rows.append(("target", fs.read_symlink(path)))
     for key, value in rows:
@@ -207,8 +212,13 @@ def rmdir(ctx: Context, paths: tuple[str, ...]) -> None:
 @click.command("ln")
 @click.argument("target")
 @click.argument("link")
-@click.option("-s", "--symbolic", is_flag=True, required=True,
-              help="Make a symbolic link (the only kind supported)")
+@click.option(
+    "-s",
+    "--symbolic",
+    is_flag=True,
+    required=True,
+    help="Make a symbolic link (the only kind supported)",
+)
 @pass_ctx
 @cli_errors
 def ln(ctx: Context, target: str, link: str, symbolic: bool) -> None:
@@ -219,4 +229,3 @@ def ln(ctx: Context, target: str, link: str, symbolic: bool) -> None:
 def register(group: click.Group) -> None:
     for command in (ls, stat, cat, put, get, cp, mv, rm, mkdir, rmdir, ln):
         group.add_command(command)
-

@@ -31,22 +31,37 @@ def _size(text: str) -> int:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @home_option
-@click.option("-f", "--filespace", envvar="CLOUDFS_FILESPACE", default="default",
-              show_default=True, help="Filespace to use [env CLOUDFS_FILESPACE]")
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), default=None, help="Read the passphrase from this file")
+@click.option(
+    "-f",
+    "--filespace",
+    envvar="CLOUDFS_FILESPACE",
+    default="default",
+    show_default=True,
+    help="Filespace to use [env CLOUDFS_FILESPACE]",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the passphrase from this file",
+)
 @click.version_option(package_name="cloudfs")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, filespace: str,
-        passphrase_file: Path | None) -> None:
+def cli(
+    ctx: click.Context, home: Path | None, filespace: str, passphrase_file: Path | None
+) -> None:
     """cloudfs: an encrypted, streaming cloud filespace."""
     ctx.obj = Context(home or default_home(), filespace, passphrase_file)
 
 
 @cli.command()
 @click.argument("name", default="default")
-@click.option("--block-size", default=str(DEFAULT_BLOCK_SIZE), show_default=True,
-              help="Block size, a power of two from 64k to 16m (fixed for the filespace)")
+@click.option(
+    "--block-size",
+    default=str(DEFAULT_BLOCK_SIZE),
+    show_default=True,
+    help="Block size, a power of two from 64k to 16m (fixed for the filespace)",
+)
 @click.option("--s3-bucket", help="Keep data in this S3 bucket (default: a local folder)")
 @click.option("--s3-endpoint", default="", help="S3-compatible endpoint URL (default: AWS)")
 @click.option("--s3-region", default="us-east-1", show_default=True)
@@ -54,8 +69,16 @@ def cli(ctx: click.Context, home: Path | None, filespace: str,
 @click.option("--s3-virtual-hosted", is_flag=True, help="Virtual-hosted-style addressing")
 @pass_ctx
 @cli_errors
-def init(ctx: Context, name: str, block_size: str, s3_bucket: str | None, s3_endpoint: str,
-         s3_region: str, s3_prefix: str, s3_virtual_hosted: bool) -> None:
+def init(
+    ctx: Context,
+    name: str,
+    block_size: str,
+    s3_bucket: str | None,
+    s3_endpoint: str,
+    s3_region: str,
+    s3_prefix: str,
+    s3_virtual_hosted: bool,
+) -> None:
     """Create a filespace (NAME defaults to 'default').
 
     S3 keys come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
@@ -63,15 +86,26 @@ def init(ctx: Context, name: str, block_size: str, s3_bucket: str | None, s3_end
     store = None
     if s3_bucket:
         store = S3StoreConfig(
-            bucket=s3_bucket, endpoint=s3_endpoint, region=s3_region, prefix=s3_prefix,
+            bucket=s3_bucket,
+            endpoint=s3_endpoint,
+            region=s3_region,
+            prefix=s3_prefix,
             access_key=os.environ.get("AWS_ACCESS_KEY_ID", ""),
             secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            virtual_hosted_style=s3_virtual_hosted)
+            virtual_hosted_style=s3_virtual_hosted,
+        )
         store.validate()
     passphrase = read_passphrase(ctx.passphrase_file, confirm=True)
-    record = asyncio.run(create_filespace(
-        ctx.registry, name, passphrase, store=store, block_size=_size(block_size),
-        kdf=KdfParams.default()))
+    record = asyncio.run(
+        create_filespace(
+            ctx.registry,
+            name,
+            passphrase,
+            store=store,
+            block_size=_size(block_size),
+            kdf=KdfParams.default(),
+        )
+    )
     click.echo(f"created filespace {record.name!r} ({record.id}) in {ctx.home}")
 
 
@@ -88,12 +122,16 @@ def info(ctx: Context) -> None:
         where = f"s3://{store['bucket']}/{store.get('prefix', '')} {store.get('endpoint', '')}"
     else:
         where = str(ctx.home / str(store.get("root", "")))
-    rows = [("workspace", f"{ctx.registry.name} ({ctx.registry.id}) at {ctx.home}"),
-            ("filespace", f"{filespace.name} ({filespace.id})"),
-            ("store", where),
-            ("files", f"{size.file_count:,}"), ("directories", f"{size.directory_count:,}"),
-            ("symlinks", f"{size.symlink_count:,}"),
-            ("data", f"{size.data_size:,} bytes"), ("stored", f"{size.storage_size:,} bytes")]
+    rows = [
+        ("workspace", f"{ctx.registry.name} ({ctx.registry.id}) at {ctx.home}"),
+        ("filespace", f"{filespace.name} ({filespace.id})"),
+        ("store", where),
+        ("files", f"{size.file_count:,}"),
+        ("directories", f"{size.directory_count:,}"),
+        ("symlinks", f"{size.symlink_count:,}"),
+        ("data", f"{size.data_size:,} bytes"),
+        ("stored", f"{size.storage_size:,} bytes"),
+    ]
     for key, value in rows:
         click.echo(f"{key:<12} {value}")
 

@@ -45,11 +45,11 @@ def create(ctx: Context, name: str) -> None:
     if not granted:  # a failure is one line: no per-filespace notes before it
         raise WrongPassphraseError("the passphrase opens none of the workspace's filespaces")
     for name in skipped:
-        click.echo(f"cloudfs: skipping filespace {name!r}: the passphrase does not open it",
-                   err=True)
+        click.echo(
+            f"cloudfs: skipping filespace {name!r}: the passphrase does not open it", err=True
+        )
     registry.add_service_account(name, token)
-    click.echo(f"# service account {name!r} ({token.key_id}) for: {', '.join(granted)}",
-               err=True)
+    click.echo(f"# service account {name!r} ({token.key_id}) for: {', '.join(granted)}", err=True)
     click.echo(str(token))
 
 

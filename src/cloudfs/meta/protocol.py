@@ -153,8 +153,9 @@ class MetaStore(Protocol):
     """A filespace's metadata.  Every method is one transaction; all are coroutines."""
 
     # -- lifecycle and filespace-wide settings ---------------------------------------
-    async def format(self, descriptor: bytes, *, block_size: int, root_mode: int,
-                     uid: int, gid: int) -> None:
+    async def format(
+        self, descriptor: bytes, *, block_size: int, root_mode: int, uid: int, gid: int
+    ) -> None:
         """Create an empty filespace: store ``descriptor``, create the root directory.
 
         ``FileExistsError`` if this engine already holds a filespace.
@@ -183,13 +184,23 @@ class MetaStore(Protocol):
 
     async def getattr(self, ino: int) -> Inode: ...
 
-    async def setattr(self, ino: int, changes: AttrChanges, *,
-                      expected_version: int | None = None) -> Inode:
+    async def setattr(
+        self, ino: int, changes: AttrChanges, *, expected_version: int | None = None
+    ) -> Inode:
         """Apply ``changes`` (compare-and-set on ``expected_version`` when given)."""
         ...
 
-    async def mknod(self, parent: int, name: bytes, kind: InodeKind, mode: int, uid: int,
-                    gid: int, *, target: bytes | None = None) -> Inode:
+    async def mknod(
+        self,
+        parent: int,
+        name: bytes,
+        kind: InodeKind,
+        mode: int,
+        uid: int,
+        gid: int,
+        *,
+        target: bytes | None = None,
+    ) -> Inode:
         """Create a file, directory or symlink (``target`` required for symlinks).
 
         ``FileExistsError`` if the name is taken.  Bumps the parent's mtime/ctime and, for
@@ -212,8 +223,14 @@ class MetaStore(Protocol):
         """Remove an empty directory (``OSError(ENOTEMPTY)`` otherwise); purges it."""
         ...
 
-    async def rename(self, old_parent: int, old_name: bytes, new_parent: int, new_name: bytes,
-                     flags: RenameFlags = RenameFlags.NONE) -> Inode | None:
+    async def rename(
+        self,
+        old_parent: int,
+        old_name: bytes,
+        new_parent: int,
+        new_name: bytes,
+        flags: RenameFlags = RenameFlags.NONE,
+    ) -> Inode | None:
         """POSIX rename, atomically.  Returns the replaced inode (nlink dropped), if any.
 
         Replacing follows rename(2): a file may replace a file, a directory an empty
@@ -239,8 +256,15 @@ class MetaStore(Protocol):
         """Block refs with index in ``[first, first + count)``; holes are absent."""
         ...
 
-    async def commit_write(self, ino: int, *, size: int, blocks: Mapping[int, BlockRef],
-                           mtime_ns: int, expected_version: int | None = None) -> Inode:
+    async def commit_write(
+        self,
+        ino: int,
+        *,
+        size: int,
+        blocks: Mapping[int, BlockRef],
+        mtime_ns: int,
+        expected_version: int | None = None,
+    ) -> Inode:
         """Point blocks at new objects and set the size, in one transaction.
 
         Replaced refs become garbage; blocks past ``size`` are dropped as in ``setattr``.
@@ -253,8 +277,9 @@ class MetaStore(Protocol):
         """``OSError(ENODATA)`` if absent."""
         ...
 
-    async def set_xattr(self, ino: int, name: bytes, value: bytes,
-                        flags: XattrFlags = XattrFlags.NONE) -> None: ...
+    async def set_xattr(
+        self, ino: int, name: bytes, value: bytes, flags: XattrFlags = XattrFlags.NONE
+    ) -> None: ...
 
     async def list_xattrs(self, ino: int) -> list[bytes]: ...
 

@@ -53,8 +53,9 @@ def _default_state_dir() -> Path:
 class Client:
     """The SDK's entry point.  Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, *, storage: StorageConfig | None = None,
-                 config: ClientConfig | None = None) -> None:
+    def __init__(
+        self, *, storage: StorageConfig | None = None, config: ClientConfig | None = None
+    ) -> None:
         self.storage = storage or StorageConfig()
         self.config = config or ClientConfig()
         self._registry = Registry(self.config.home or default_home())
@@ -109,7 +110,8 @@ class Client:
         if passphrase is None:
             raise AuthenticationError(
                 "log in with a service-account token, or give a passphrase "
-                "(ClientConfig(passphrase=...) or CLOUDFS_PASSPHRASE)")
+                "(ClientConfig(passphrase=...) or CLOUDFS_PASSPHRASE)"
+            )
         return Secret(passphrase=passphrase)
 
     def _vfs_options(self) -> VfsOptions:
@@ -163,12 +165,15 @@ class Workspace:
         return list(self._filespaces.values())
 
     def list_filespaces(self) -> list[FilespaceInfo]:
-        return [FilespaceInfo(r.id, r.name, r.created)
-                for r in self._client._registry.filespaces()]
+        return [FilespaceInfo(r.id, r.name, r.created) for r in self._client._registry.filespaces()]
 
-    def link_filespace(self, name: str | None = None, id: str | None = None,
-                       root_path: str = "/", sync_mode: SyncMode = SyncMode.SYNC_ALL
-                       ) -> Filespace:
+    def link_filespace(
+        self,
+        name: str | None = None,
+        id: str | None = None,
+        root_path: str = "/",
+        sync_mode: SyncMode = SyncMode.SYNC_ALL,
+    ) -> Filespace:
         """Open a filespace by name or id (exactly one); the same object if already linked."""
         if (name is None) == (id is None):
             raise ValueError("give exactly one of name or id")
@@ -181,12 +186,18 @@ class Workspace:
             if record.id in _linked:
                 raise FilespaceAlreadyLinkedError(
                     f"filespace {record.name!r} is linked by another client in this process",
-                    filespace_id=record.id)
+                    filespace_id=record.id,
+                )
             _linked.add(record.id)
         try:
-            opened = self._client._loop.run(open_filespace(
-                self._client._registry, record, self._client._secret(),
-                options=self._client._vfs_options()))
+            opened = self._client._loop.run(
+                open_filespace(
+                    self._client._registry,
+                    record,
+                    self._client._secret(),
+                    options=self._client._vfs_options(),
+                )
+            )
         except BaseException:
             with _linked_lock:
                 _linked.discard(record.id)
@@ -199,15 +210,25 @@ class Workspace:
 class Filespace:
     """A linked filespace.  ``fs`` is its filesystem."""
 
-    def __init__(self, workspace: Workspace, record: FilespaceRecord, opened: OpenFilespace,
-                 root_path: str, sync_mode: SyncMode) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        record: FilespaceRecord,
+        opened: OpenFilespace,
+        root_path: str,
+        sync_mode: SyncMode,
+    ) -> None:
         self._workspace = workspace
         self._record = record
         self._opened = opened
         self._run = workspace._client._loop.run
         self.sync_mode = sync_mode
-        self.fs = Filesystem(opened.vfs, self._run, root_path=root_path,
-                             url=f"cloudfs://{workspace.name}/{record.name}")
+        self.fs = Filesystem(
+            opened.vfs,
+            self._run,
+            root_path=root_path,
+            url=f"cloudfs://{workspace.name}/{record.name}",
+        )
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -247,8 +268,12 @@ class Filespace:
     def __enter__(self) -> Filespace:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.unlink()
 
     def __repr__(self) -> str:
@@ -259,14 +284,19 @@ class Daemon(Client):
     """The SDK's older entry point; use :class:`Client`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        warnings.warn("cloudfs.Daemon is deprecated; use cloudfs.Client",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "cloudfs.Daemon is deprecated; use cloudfs.Client", DeprecationWarning, stacklevel=2
+        )
         super().__init__(*args, **kwargs)
 
 
-def create_daemon(*, storage: StorageConfig | None = None,
-                  config: ClientConfig | None = None) -> Client:
+def create_daemon(
+    *, storage: StorageConfig | None = None, config: ClientConfig | None = None
+) -> Client:
     """Deprecated: ``cloudfs.Client(storage=..., config=...)`` does the same."""
-    warnings.warn("cloudfs.create_daemon() is deprecated; use cloudfs.Client()",
-                  DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "cloudfs.create_daemon() is deprecated; use cloudfs.Client()",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return Client(storage=storage, config=config)

@@ -29,33 +29,48 @@ T = TypeVar("T")
 CHUNK = 4 * 1024 * 1024
 DEFAULT_BUFFER = 1024 * 1024
 _TYPES: dict[InodeKind, EntryType] = {
-    InodeKind.FILE: "file", InodeKind.DIR: "dir", InodeKind.SYMLINK: "link"}
+    InodeKind.FILE: "file",
+    InodeKind.DIR: "dir",
+    InodeKind.SYMLINK: "link",
+}
 
 
 def _entry(name: str, inode: Inode) -> DirEntry:
-    return DirEntry(name=name, size=inode.size, type=_TYPES.get(inode.kind, "unknown"),
-                    file_id=str(inode.ino), file_id_external=0,
-                    ctime=inode.ctime_ns, mtime=inode.mtime_ns)
+    return DirEntry(
+        name=name,
+        size=inode.size,
+        type=_TYPES.get(inode.kind, "unknown"),
+        file_id=str(inode.ino),
+        file_id_external=0,
+        ctime=inode.ctime_ns,
+        mtime=inode.mtime_ns,
+    )
 
 
 class Filesystem:
     """Path-based access to one linked filespace."""
 
-    def __init__(self, vfs: Vfs, run: Callable[[Coroutine[Any, Any, Any]], Any], *,
-                 root_path: str = "/", url: str = "cloudfs://") -> None:
+    def __init__(
+        self,
+        vfs: Vfs,
+        run: Callable[[Coroutine[Any, Any, Any]], Any],
+        *,
+        root_path: str = "/",
+        url: str = "cloudfs://",
+    ) -> None:
         self._vfs = vfs
         self._run_coro = run
         self._root = paths.normalize(root_path)
         self._url = url.rstrip("/")
 
-    def _run(self, coro: Coroutine[Any, Any, T], path: str | None = None,
-             path2: str | None = None) -> T:
+    def _run(
+        self, coro: Coroutine[Any, Any, T], path: str | None = None, path2: str | None = None
+    ) -> T:
         """Run ``coro``; an ``OSError`` without a file name gets ``path`` (as Python's)."""
         try:
             result: T = self._run_coro(coro)
         except OSError as e:
-            if path is None or e.filename is not None or not e.errno \
-                    or isinstance(e, CloudfsError):
+            if path is None or e.filename is not None or not e.errno or isinstance(e, CloudfsError):
                 raise
             raise type(e)(e.errno, os.strerror(e.errno), path, None, path2) from e
         return result
@@ -150,9 +165,15 @@ class Filesystem:
         return await self._vfs.readlink(inode.ino)
 
     # -- files ---------------------------------------------------------------------------
-    def open(self, path: str, mode: str = "rb", buffering: int = -1,
-             encoding: str | None = None, errors: str | None = None,
-             newline: str | None = None) -> IO[Any]:
+    def open(
+        self,
+        path: str,
+        mode: str = "rb",
+        buffering: int = -1,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> IO[Any]:
         """Open a file like Python's ``open``: every text and binary mode.
 
         ``buffering=0`` returns the raw :class:`FileStream` (binary only); text defaults to
@@ -180,8 +201,9 @@ class Filesystem:
             buffered = io.BufferedReader(raw, size)
         if decoded.binary:
             return cast(IO[bytes], buffered)
-        return io.TextIOWrapper(buffered, encoding or "utf-8", errors, newline,
-                                line_buffering=buffering == 1)
+        return io.TextIOWrapper(
+            buffered, encoding or "utf-8", errors, newline, line_buffering=buffering == 1
+        )
 
     async def _open_raw(self, path: str, flags: int, mode: str) -> FileStream:
         full = self._full(path)
@@ -191,16 +213,16 @@ class Filesystem:
             if not flags & os.O_CREAT:
                 raise fs_error(errno.ENOENT, path=path) from None
             parent, name = await self._creation_target(full, flags, path)
-            handle, _ = await self._vfs.create(parent.ino, name, 0o644, flags,
-                                               os.getuid(), os.getgid())
+            handle, _ = await self._vfs.create(
+                parent.ino, name, 0o644, flags, os.getuid(), os.getgid()
+            )
         else:
             if flags & os.O_CREAT and flags & os.O_EXCL:
                 raise fs_error(errno.EEXIST, path=path)
             if inode.kind == InodeKind.DIR:
                 raise fs_error(errno.EISDIR, path=path)
             handle = await self._vfs.open(inode.ino, flags)
-        return FileStream(self._vfs, handle, run=self._run_coro,
-                          name=self._url + full, mode=mode)
+        return FileStream(self._vfs, handle, run=self._run_coro, name=self._url + full, mode=mode)
 
     async def _creation_target(self, full: str, flags: int, path: str) -> tuple[Inode, str]:
         """Where ``open(..., O_CREAT)`` creates a missing file: like POSIX, through a
@@ -232,8 +254,9 @@ class Filesystem:
     async def _move(self, src: str, dst: str) -> None:
         old_parent, old_name = await self._parent(src)
         new_parent, new_name = await self._parent(dst)
-        await self._vfs.rename(old_parent.ino, old_name, new_parent.ino, new_name,
-                               RenameFlags.NOREPLACE)
+        await self._vfs.rename(
+            old_parent.ino, old_name, new_parent.ino, new_name, RenameFlags.NOREPLACE
+        )
 
     def truncate(self, path: str, size: int) -> None:
         if size < 0:
@@ -263,7 +286,7 @@ class Filesystem:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         with self._run(self._open_raw(path, flags, "wb"), path) as f:
             for start in range(0, len(view), CHUNK):
-                f.write(view[start:start + CHUNK])
+                f.write(view[start : start + CHUNK])
 
     # -- totals --------------------------------------------------------------------------
     def get_size(self) -> FilespaceSize:
@@ -274,10 +297,13 @@ class Filesystem:
     def get_statistics(self) -> FilespaceStatistics:
         stats = self._run(self._vfs.meta.stats())
         return FilespaceStatistics(
-            file_count=stats.files, directory_count=stats.directories - 1,  # not the root
-            symlink_count=stats.symlinks, entries_size=stats.data_bytes,
+            file_count=stats.files,
+            directory_count=stats.directories - 1,  # not the root
+            symlink_count=stats.symlinks,
+            entries_size=stats.data_bytes,
             data_size=stats.data_bytes,
-            storage_size=stats.stored_bytes)
+            storage_size=stats.stored_bytes,
+        )
 
     @property
     def root_ino(self) -> int:

@@ -49,8 +49,12 @@ def parse_mode(mode: str) -> OpenMode:
         raise ValueError(f"invalid mode: {mode!r} (exactly one of r, w, x, a)")
     kind = kinds.pop()
     plus = "+" in chars
-    creation = {"r": 0, "w": os.O_CREAT | os.O_TRUNC, "x": os.O_CREAT | os.O_EXCL,
-                "a": os.O_CREAT | os.O_APPEND}[kind]
+    creation = {
+        "r": 0,
+        "w": os.O_CREAT | os.O_TRUNC,
+        "x": os.O_CREAT | os.O_EXCL,
+        "a": os.O_CREAT | os.O_APPEND,
+    }[kind]
     readable = kind == "r" or plus
     writable = kind != "r" or plus
     access = os.O_RDWR if readable and writable else os.O_WRONLY if writable else os.O_RDONLY
@@ -61,8 +65,7 @@ def parse_mode(mode: str) -> OpenMode:
 class FileStream(io.RawIOBase):
     """A raw binary stream on one open cloudfs file."""
 
-    def __init__(self, vfs: Vfs, handle: FileHandle, *, run: Runner, name: str,
-                 mode: str) -> None:
+    def __init__(self, vfs: Vfs, handle: FileHandle, *, run: Runner, name: str, mode: str) -> None:
         super().__init__()
         self._vfs = vfs
         self._handle = handle

@@ -95,16 +95,25 @@ def _unbounded_capacity(used: int) -> tuple[int, int]:
 class Vfs:
     """Filesystem operations on inode numbers.  Every method is a coroutine."""
 
-    def __init__(self, meta: MetaStore, blocks: BlockStore, cipher: Cipher, *,
-                 options: VfsOptions | None = None,
-                 capacity: Capacity = _unbounded_capacity) -> None:
+    def __init__(
+        self,
+        meta: MetaStore,
+        blocks: BlockStore,
+        cipher: Cipher,
+        *,
+        options: VfsOptions | None = None,
+        capacity: Capacity = _unbounded_capacity,
+    ) -> None:
         self.meta = meta
         self.blocks = blocks
         self.cipher = cipher
         self.options = options or VfsOptions()
         self.block_size = blocks.block_size
-        self.fetcher = BlockFetcher(blocks, memory_bytes=self.options.memory_cache_bytes,
-                                    concurrency=self.options.fetch_concurrency)
+        self.fetcher = BlockFetcher(
+            blocks,
+            memory_bytes=self.options.memory_cache_bytes,
+            concurrency=self.options.fetch_concurrency,
+        )
         self._capacity = capacity
         self._uploads = asyncio.Semaphore(self.options.upload_concurrency)
         self._files: dict[int, OpenFile] = {}
@@ -152,22 +161,27 @@ class Vfs:
         return self._overlay(await self.meta.lookup(parent, self._name(parent, name)))
 
     async def mkdir(self, parent: int, name: str, mode: int, uid: int, gid: int) -> Inode:
-        return await self.meta.mknod(parent, self._name(parent, name), InodeKind.DIR,
-                                     mode & 0o7777, uid, gid)
+        return await self.meta.mknod(
+            parent, self._name(parent, name), InodeKind.DIR, mode & 0o7777, uid, gid
+        )
 
     async def mknod(self, parent: int, name: str, mode: int, uid: int, gid: int) -> Inode:
         """Create an empty regular file (other node types are refused with EPERM)."""
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
             raise fs_error(errno.EPERM, "only regular files, directories and symlinks")
-        return await self.meta.mknod(parent, self._name(parent, name), InodeKind.FILE,
-                                     mode & 0o7777, uid, gid)
+        return await self.meta.mknod(
+            parent, self._name(parent, name), InodeKind.FILE, mode & 0o7777, uid, gid
+        )
 
     async def symlink(self, parent: int, name: str, target: str, uid: int, gid: int) -> Inode:
         if not target or "\0" in target or len(target.encode()) > 4095:
             raise fs_error(errno.EINVAL if target else errno.ENOENT, "bad symlink target")
         sealed = self.cipher.seal_target(target)
-        return self._overlay(await self.meta.mknod(
-            parent, self._name(parent, name), InodeKind.SYMLINK, 0o777, uid, gid, target=sealed))
+        return self._overlay(
+            await self.meta.mknod(
+                parent, self._name(parent, name), InodeKind.SYMLINK, 0o777, uid, gid, target=sealed
+            )
+        )
 
     async def readlink(self, ino: int) -> str:
         return self.cipher.open_target(await self.meta.readlink(ino))
@@ -186,11 +200,21 @@ class Vfs:
             raise fs_error(errno.EINVAL, "cannot remove '.'")
         await self.meta.rmdir(parent, self._name(parent, name))
 
-    async def rename(self, old_parent: int, old_name: str, new_parent: int, new_name: str,
-                     flags: RenameFlags = RenameFlags.NONE) -> None:
+    async def rename(
+        self,
+        old_parent: int,
+        old_name: str,
+        new_parent: int,
+        new_name: str,
+        flags: RenameFlags = RenameFlags.NONE,
+    ) -> None:
         replaced = await self.meta.rename(
-            old_parent, self._name(old_parent, old_name),
-            new_parent, self._name(new_parent, new_name), flags)
+            old_parent,
+            self._name(old_parent, old_name),
+            new_parent,
+            self._name(new_parent, new_name),
+            flags,
+        )
         if replaced is not None:
             await self._dropped(replaced)
         # rename changes the moved inodes' ctime (and so their versions): adopt them.
@@ -204,8 +228,10 @@ class Vfs:
         """Entries after cookie ``after`` with their attributes (no '.' or '..')."""
         entries = await self.meta.readdir(ino, after, limit)
         inodes = await asyncio.gather(*(self.meta.getattr(e.ino) for e in entries))
-        return [DirItem(self.cipher.open_name(ino, e.name), self._overlay(i), e.cookie)
-                for e, i in zip(entries, inodes, strict=True)]
+        return [
+            DirItem(self.cipher.open_name(ino, e.name), self._overlay(i), e.cookie)
+            for e, i in zip(entries, inodes, strict=True)
+        ]
 
     async def statfs(self) -> StatFs:
         stats = await self.meta.stats()
@@ -218,8 +244,9 @@ class Vfs:
         key = self._xattr_name(ino, name)
         return self.cipher.open_xattr(ino, key, await self.meta.get_xattr(ino, key))
 
-    async def setxattr(self, ino: int, name: str, value: bytes,
-                       flags: XattrFlags = XattrFlags.NONE) -> None:
+    async def setxattr(
+        self, ino: int, name: str, value: bytes, flags: XattrFlags = XattrFlags.NONE
+    ) -> None:
         key = self._xattr_name(ino, name)
         await self.meta.set_xattr(ino, key, self.cipher.seal_xattr(ino, key, value), flags)
         await self._refresh(ino)
@@ -232,8 +259,9 @@ class Vfs:
         await self._refresh(ino)
 
     # -- files ----------------------------------------------------------------------------
-    async def create(self, parent: int, name: str, mode: int, flags: int, uid: int,
-                     gid: int) -> tuple[FileHandle, Inode]:
+    async def create(
+        self, parent: int, name: str, mode: int, flags: int, uid: int, gid: int
+    ) -> tuple[FileHandle, Inode]:
         """Create and open a regular file (``O_EXCL`` semantics: the name must be free)."""
         inode = await self.mknod(parent, name, mode, uid, gid)
         handle = await self.open(inode.ino, flags & ~os.O_TRUNC)
@@ -249,8 +277,13 @@ class Vfs:
         if f is None:
             f = self._files[ino] = self._new_open_file(inode)
         accmode = flags & os.O_ACCMODE
-        handle = FileHandle(self._next_fh, f, readable=accmode != os.O_WRONLY,
-                            writable=accmode != os.O_RDONLY, append=bool(flags & os.O_APPEND))
+        handle = FileHandle(
+            self._next_fh,
+            f,
+            readable=accmode != os.O_WRONLY,
+            writable=accmode != os.O_RDONLY,
+            append=bool(flags & os.O_APPEND),
+        )
         self._next_fh += 1
         self._handles[handle.fh] = handle
         f.handles += 1
@@ -263,8 +296,14 @@ class Vfs:
         return handle
 
     def _new_open_file(self, inode: Inode) -> OpenFile:
-        return OpenFile(inode, meta=self.meta, blocks=self.blocks, fetcher=self.fetcher,
-                        uploads=self._uploads, max_inflight=self.options.max_inflight_per_file)
+        return OpenFile(
+            inode,
+            meta=self.meta,
+            blocks=self.blocks,
+            fetcher=self.fetcher,
+            uploads=self._uploads,
+            max_inflight=self.options.max_inflight_per_file,
+        )
 
     def handle(self, fh: int) -> FileHandle:
         try:
@@ -287,7 +326,7 @@ class Vfs:
         blocks = await asyncio.gather(*(f.read_block(p.index) for p in pieces))
         parts = []
         for piece, data in zip(pieces, blocks, strict=True):
-            chunk = data[piece.start:piece.end]
+            chunk = data[piece.start : piece.end]
             parts.append(chunk)
             if len(chunk) < piece.length:  # past the block's valid bytes: a hole
                 parts.append(bytes(piece.length - len(chunk)))

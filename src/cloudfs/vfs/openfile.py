@@ -38,8 +38,16 @@ BlockLoader = Callable[[int], Awaitable[bytes]]
 class OpenFile:
     """Buffered writes of one inode, shared by its handles."""
 
-    def __init__(self, inode: Inode, *, meta: MetaStore, blocks: BlockStore,
-                 fetcher: BlockFetcher, uploads: asyncio.Semaphore, max_inflight: int) -> None:
+    def __init__(
+        self,
+        inode: Inode,
+        *,
+        meta: MetaStore,
+        blocks: BlockStore,
+        fetcher: BlockFetcher,
+        uploads: asyncio.Semaphore,
+        max_inflight: int,
+    ) -> None:
         self.ino = inode.ino
         self.base_version = inode.version
         self.size = inode.size
@@ -94,11 +102,12 @@ class OpenFile:
         pos = 0
         async with self.lock:
             for span in spans(offset, len(view), self.block_size):
-                buf = await self._buffer_for(span.index, whole=span.start == 0
-                                             and span.end == self.block_size)
+                buf = await self._buffer_for(
+                    span.index, whole=span.start == 0 and span.end == self.block_size
+                )
                 if len(buf) < span.start:
                     buf.extend(bytes(span.start - len(buf)))
-                buf[span.start:span.end] = view[pos:pos + span.length]
+                buf[span.start : span.end] = view[pos : pos + span.length]
                 pos += span.length
                 if span.end == self.block_size:
                     await self._start_upload(span.index)
@@ -121,7 +130,7 @@ class OpenFile:
             buf = bytearray()
         else:
             buf = bytearray(await self.read_block(index))
-            del buf[max(0, self.size - index * self.block_size):]
+            del buf[max(0, self.size - index * self.block_size) :]
         self._supersede(index)
         self.dirty[index] = buf
         return buf
@@ -175,8 +184,12 @@ class OpenFile:
             if not self.has_changes:
                 return None
             inode = await self.meta.commit_write(
-                self.ino, size=self.size, blocks=dict(self.uploaded), mtime_ns=self.mtime_ns,
-                expected_version=self.base_version)
+                self.ino,
+                size=self.size,
+                blocks=dict(self.uploaded),
+                mtime_ns=self.mtime_ns,
+                expected_version=self.base_version,
+            )
             self.block_map.update(self.uploaded)
             self.uploaded.clear()
             self._forget_blocks_past(inode.size)

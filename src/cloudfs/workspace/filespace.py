@@ -89,18 +89,27 @@ def _meta_path(registry: Registry, record: FilespaceRecord) -> Path:
     return registry.filespace_dir(record) / "meta.sqlite"
 
 
-async def create_filespace(registry: Registry, name: str, passphrase: str, *,
-                           store: StoreConfig | None = None,
-                           block_size: int = DEFAULT_BLOCK_SIZE,
-                           kdf: KdfParams | None = None) -> FilespaceRecord:
+async def create_filespace(
+    registry: Registry,
+    name: str,
+    passphrase: str,
+    *,
+    store: StoreConfig | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    kdf: KdfParams | None = None,
+) -> FilespaceRecord:
     """Create a filespace: descriptor in the store and the engine, then register it."""
     if not name or "/" in name:
         raise ValueError(f"invalid filespace name {name!r}")
-    descriptor, _master = FilespaceDescriptor.create(block_size, passphrase,
-                                                     kdf or KdfParams.default())
+    descriptor, _master = FilespaceDescriptor.create(
+        block_size, passphrase, kdf or KdfParams.default()
+    )
     fs_id = uuid.UUID(bytes=descriptor.filespace_id).hex
-    stored = store.to_dict() if store is not None else \
-        LocalStoreConfig(root=Path("filespaces") / fs_id / "objects").to_dict()
+    stored = (
+        store.to_dict()
+        if store is not None
+        else LocalStoreConfig(root=Path("filespaces") / fs_id / "objects").to_dict()
+    )
     record = FilespaceRecord(id=fs_id, name=name, created_ns=descriptor.created_ns, store=stored)
     folder = registry.filespace_dir(record)
     folder.mkdir(parents=True, exist_ok=False)
@@ -112,8 +121,13 @@ async def create_filespace(registry: Registry, name: str, passphrase: str, *,
             await object_store.close()
         meta = await SqliteMetaStore.open(_meta_path(registry, record))
         try:
-            await meta.format(descriptor.to_bytes(), block_size=block_size, root_mode=0o755,
-                              uid=os.getuid(), gid=os.getgid())
+            await meta.format(
+                descriptor.to_bytes(),
+                block_size=block_size,
+                root_mode=0o755,
+                uid=os.getuid(),
+                gid=os.getgid(),
+            )
         finally:
             await meta.close()
         return registry.add_filespace(name, stored, id=fs_id)
@@ -122,8 +136,13 @@ async def create_filespace(registry: Registry, name: str, passphrase: str, *,
         raise
 
 
-async def open_filespace(registry: Registry, record: FilespaceRecord, secret: Secret, *,
-                         options: VfsOptions | None = None) -> OpenFilespace:
+async def open_filespace(
+    registry: Registry,
+    record: FilespaceRecord,
+    secret: Secret,
+    *,
+    options: VfsOptions | None = None,
+) -> OpenFilespace:
     """Open ``record``: check the store is reachable, unlock keys, build the VFS."""
     store = open_store(_store_config(registry, record))
     meta: MetaStore | None = None
@@ -134,8 +153,9 @@ async def open_filespace(registry: Registry, record: FilespaceRecord, secret: Se
         descriptor = FilespaceDescriptor.from_bytes(raw)
         master = descriptor.unlock(secret.material())
         keys = Subkeys.derive(master, descriptor.filespace_id)
-        blocks = BlockStore(store, BlockCodec(keys.data, descriptor.filespace_id),
-                            descriptor.block_size)
+        blocks = BlockStore(
+            store, BlockCodec(keys.data, descriptor.filespace_id), descriptor.block_size
+        )
         cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
         vfs = Vfs(meta, blocks, cipher, options=options, capacity=_capacity(store, registry))
         await vfs.start()
@@ -176,9 +196,11 @@ async def _edit_descriptor(registry: Registry, record: FilespaceRecord, edit) ->
     await store.close()
 
 
-async def add_token_slot(registry: Registry, record: FilespaceRecord, passphrase: str,
-                         token: Token) -> None:
+async def add_token_slot(
+    registry: Registry, record: FilespaceRecord, passphrase: str, token: Token
+) -> None:
     """Let ``token`` open ``record`` (unlocking it with ``passphrase`` first)."""
+
     def edit(descriptor: FilespaceDescriptor) -> FilespaceDescriptor:
         master = descriptor.unlock(passphrase)
         slot = make_token_slot(master, token.secret, descriptor.filespace_id, token.slot_id)
@@ -188,5 +210,4 @@ async def add_token_slot(registry: Registry, record: FilespaceRecord, passphrase
 
 
 async def remove_token_slot(registry: Registry, record: FilespaceRecord, key_id: str) -> None:
-    await _edit_descriptor(registry, record,
-                           lambda d: d.remove_slot(Token(key_id, b"").slot_id))
+    await _edit_descriptor(registry, record, lambda d: d.remove_slot(Token(key_id, b"").slot_id))

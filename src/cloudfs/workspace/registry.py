@@ -74,7 +74,8 @@ class Token:
         parts = token.strip().split(":")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
             raise AuthenticationError(
-                f"malformed token: expected '{TOKEN_PREFIX}:<key_id>:<secret>'")
+                f"malformed token: expected '{TOKEN_PREFIX}:<key_id>:<secret>'"
+            )
         try:  # strict: the lenient decoder would silently drop stray characters
             if parts[2].strip(_BASE64URL):
                 raise ValueError(parts[2])
@@ -152,16 +153,20 @@ class Registry:
         except FileNotFoundError:
             raise FilespaceNotFoundError(
                 f"no cloudfs workspace at {self.home} (run 'cloudfs init' first, "
-                "or set CLOUDFS_HOME)") from None
+                "or set CLOUDFS_HOME)"
+            ) from None
         except (OSError, ValueError) as e:
             raise ConfigurationError(f"unreadable workspace file {self._path}: {e}") from e
         if raw.get("version") != REGISTRY_VERSION:
             raise ConfigurationError(f"{self._path}: unsupported version {raw.get('version')}")
         return _State(
-            version=raw["version"], id=raw["id"], name=raw["name"],
+            version=raw["version"],
+            id=raw["id"],
+            name=raw["name"],
             created_ns=raw["created_ns"],
             filespaces=[FilespaceRecord(**f) for f in raw["filespaces"]],
-            service_accounts=[ServiceAccount(**s) for s in raw["service_accounts"]])
+            service_accounts=[ServiceAccount(**s) for s in raw["service_accounts"]],
+        )
 
     @property
     def id(self) -> str:
@@ -203,8 +208,9 @@ class Registry:
         with open(self.home / "workspace.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if create and not self._path.exists():
-                state = _State(REGISTRY_VERSION, uuid.uuid4().hex, "default",
-                               time.time_ns(), [], [])
+                state = _State(
+                    REGISTRY_VERSION, uuid.uuid4().hex, "default", time.time_ns(), [], []
+                )
             else:
                 state = self._load()
             yield state
@@ -232,8 +238,9 @@ class Registry:
             state.filespaces = [f for f in state.filespaces if f.id != id]
 
     def add_service_account(self, name: str, token: Token) -> ServiceAccount:
-        account = ServiceAccount(token.key_id, name, hashlib.sha256(token.secret).hexdigest(),
-                                 time.time_ns())
+        account = ServiceAccount(
+            token.key_id, name, hashlib.sha256(token.secret).hexdigest(), time.time_ns()
+        )
         with self._edit(create=True) as state:
             state.service_accounts.append(account)
         return account

@@ -48,9 +48,16 @@ async def test_reads_at_any_offset(vfs: Vfs) -> None:
     data = os.urandom(2 * BS + 7)
     ino = await write_file(vfs, "f", data)
     h = await vfs.open(ino, os.O_RDONLY)
-    for offset, size in [(0, 1), (BS - 1, 2), (BS, BS), (2 * BS, 100), (len(data) - 1, 5),
-                         (len(data), 10), (len(data) + 100, 10)]:
-        assert await vfs.read(h.fh, offset, size) == data[offset:offset + size]
+    for offset, size in [
+        (0, 1),
+        (BS - 1, 2),
+        (BS, BS),
+        (2 * BS, 100),
+        (len(data) - 1, 5),
+        (len(data), 10),
+        (len(data) + 100, 10),
+    ]:
+        assert await vfs.read(h.fh, offset, size) == data[offset : offset + size]
     await vfs.release(h.fh)
 
 
@@ -68,7 +75,7 @@ async def test_overwrite_middle_keeps_the_rest(vfs: Vfs) -> None:
     h = await vfs.open(ino, os.O_RDWR)
     await vfs.write(h.fh, BS - 5, b"X" * 10)
     await vfs.release(h.fh)
-    data[BS - 5:BS + 5] = b"X" * 10
+    data[BS - 5 : BS + 5] = b"X" * 10
     assert await read_all(vfs, ino) == bytes(data)
 
 
