@@ -103,17 +103,20 @@ class FileStream(io.RawIOBase):
 
     # -- reading ---------------------------------------------------------------------------
     def readinto(self, buffer: Any) -> int:
+        self._check_readable()
         view = memoryview(buffer).cast("B")
-        data = self.pread(len(view), self._pos)
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        count: int = self._run(self._vfs.readinto(self._handle.fh, self._pos, view))
+        self._pos += count
+        return count
 
-    def pread(self, size: int, offset: int) -> bytes:
-        """Up to ``size`` bytes at ``offset``, without moving the position."""
+    def _check_readable(self) -> None:
         self._check_closed()
         if not self._handle.readable:
             raise io.UnsupportedOperation("not readable")
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes at ``offset``, without moving the position."""
+        self._check_readable()
         if offset < 0:
             raise ValueError("negative offset")
         data: bytes = self._run(self._vfs.read(self._handle.fh, offset, size))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cloudfs.blocks.blockstore import BlockStore
-from cloudfs.blocks.layout import spans
+from cloudfs.blocks.layout import BlockSpan, spans
 from cloudfs.errors import fs_error
 from cloudfs.meta.protocol import (
     AttrChanges,
@@ -312,6 +312,33 @@ class Vfs:
             raise fs_error(errno.EBADF) from None
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer at the end of the file)."""
+        pieces = await self._read_blocks(fh, offset, size)
+        parts = []
+        for piece, data in pieces:
+            chunk = data[piece.start : piece.end]
+            parts.append(chunk)
+            if len(chunk) < piece.length:  # past the block's valid bytes: a hole
+                parts.append(bytes(piece.length - len(chunk)))
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
+
+    async def readinto(self, fh: int, offset: int, buffer: memoryview) -> int:
+        """Like :meth:`read`, straight into ``buffer`` (one copy); the byte count."""
+        pos = 0
+        for piece, data in await self._read_blocks(fh, offset, len(buffer)):
+            chunk = memoryview(data)[piece.start : piece.end]
+            buffer[pos : pos + len(chunk)] = chunk
+            if len(chunk) < piece.length:  # a hole
+                buffer[pos + len(chunk) : pos + piece.length] = bytes(piece.length - len(chunk))
+            pos += piece.length
+        return pos
+
+    async def _read_blocks(
+        self, fh: int, offset: int, size: int
+    ) -> list[tuple[BlockSpan, bytes | bytearray]]:
+        """The block pieces covering the readable part of ``[offset, offset + size)``."""
         handle = self.handle(fh)
         if not handle.readable:
             raise fs_error(errno.EBADF, "file not open for reading")
@@ -320,17 +347,11 @@ class Vfs:
             await self._catch_up(f)  # reading at the end: has someone grown the file?
         size = max(0, min(size, f.size - offset))
         if size == 0:
-            return b""
+            return []
         pieces = list(spans(offset, size, self.block_size))
         self._read_ahead(handle, offset, size, pieces[-1].index)
         blocks = await asyncio.gather(*(f.read_block(p.index) for p in pieces))
-        parts = []
-        for piece, data in zip(pieces, blocks, strict=True):
-            chunk = data[piece.start : piece.end]
-            parts.append(chunk)
-            if len(chunk) < piece.length:  # past the block's valid bytes: a hole
-                parts.append(bytes(piece.length - len(chunk)))
-        return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+        return list(zip(pieces, blocks, strict=True))
 
     async def _catch_up(self, f: OpenFile) -> None:
         """Adopt a newer committed version of an open file this client has not changed."""
