@@ -333,6 +333,18 @@ class NamespaceContract(MetaFixtures):
         assert await meta.readdir(ROOT_INO, cookies[9], 3) == whole[10:13]
         assert await meta.readdir(ROOT_INO, cookies[-1]) == []
 
+    async def test_readdir_plus_matches_readdir_and_getattr(self, meta: MetaStore) -> None:
+        for i in range(12):
+            await mkfile(meta, ROOT_INO, b"p%02d" % i)
+        await mkdir(meta, ROOT_INO, b"sub")
+        entries = await meta.readdir(ROOT_INO, 0, 5)
+        plus = await meta.readdir_plus(ROOT_INO, 0, 5)
+        assert [e for e, _ in plus] == entries
+        assert [i for _, i in plus] == [await meta.getattr(e.ino) for e in entries]
+        rest = await meta.readdir_plus(ROOT_INO, entries[-1].cookie)
+        assert [e for e, _ in rest] == await meta.readdir(ROOT_INO, entries[-1].cookie)
+        await fails(errno.ENOTDIR, meta.readdir_plus(plus[0][1].ino))
+
     async def test_readdir_errors(self, meta: MetaStore) -> None:
         f = await mkfile(meta, ROOT_INO, b"f")
         await fails(errno.ENOTDIR, meta.readdir(f.ino))

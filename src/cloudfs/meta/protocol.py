@@ -249,6 +249,12 @@ class MetaStore(Protocol):
         """
         ...
 
+    async def readdir_plus(
+        self, parent: int, after: int = 0, limit: int = 1000
+    ) -> list[tuple[DirEntry, Inode]]:
+        """``readdir`` with each entry's attributes, in one transaction (one round trip)."""
+        ...
+
     async def readlink(self, ino: int) -> bytes: ...
 
     # -- data -----------------------------------------------------------------------

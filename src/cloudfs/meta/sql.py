@@ -146,9 +146,8 @@ class SqlMetaStore:
     ) -> list[tuple[DirEntry, Inode]]:
         """``readdir`` with each entry's attributes, in one transaction.
 
-        Not (yet) part of :class:`MetaStore`: proposed for it, because listing a directory
-        with attributes through ``readdir`` + one ``getattr`` per entry costs a round trip
-        per entry (about 1 s for 10,000 entries even on embedded SQLite).
+        Listing through ``readdir`` + one ``getattr`` per entry costs a round trip per
+        entry (about 1 s for 10,000 entries even on embedded SQLite).
         """
         return await self._read(ns.readdir_plus, parent, after, limit)
 

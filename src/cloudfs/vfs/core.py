@@ -226,11 +226,10 @@ class Vfs:
 
     async def readdir(self, ino: int, after: int = 0, limit: int = 1000) -> list[DirItem]:
         """Entries after cookie ``after`` with their attributes (no '.' or '..')."""
-        entries = await self.meta.readdir(ino, after, limit)
-        inodes = await asyncio.gather(*(self.meta.getattr(e.ino) for e in entries))
+        entries = await self.meta.readdir_plus(ino, after, limit)
         return [
             DirItem(self.cipher.open_name(ino, e.name), self._overlay(i), e.cookie)
-            for e, i in zip(entries, inodes, strict=True)
+            for e, i in entries
         ]
 
     async def statfs(self) -> StatFs:
