@@ -228,7 +228,10 @@ def _child_argv(args: argparse.Namespace, phase: str) -> list[str]:
 
 def _child(args: argparse.Namespace, phase: str) -> dict[str, Any]:
     argv = _child_argv(args, phase)
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(argv, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"phase {phase} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    out = done.stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -281,7 +284,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=["local", "s3", "ceph"], default="local")
     p.add_argument("--size-mib", type=int, default=1024)
-    p.add_argument("--block-size", type=int, default=4 * 2**20)
+    p.add_argument("--block-size", type=int, default=2**20)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument(
         "--random-reads", type=int, default=0, help="also time this many random 4 KiB reads (cold)"
