@@ -35,11 +35,12 @@ from cloudfs.meta.protocol import (
     RenameFlags,
     XattrFlags,
 )
+from cloudfs.vfs._background import spawn
 from cloudfs.vfs.fetch import BlockFetcher
 from cloudfs.vfs.names import Cipher
 from cloudfs.vfs.openfile import OpenFile
 
-__all__ = ["DirItem", "FileHandle", "StatFs", "Vfs", "VfsOptions"]
+__all__ = ["Capacity", "DirItem", "FileHandle", "StatFs", "Vfs", "VfsOptions", "unbounded_capacity"]
 
 NAME_MAX = 255
 
@@ -87,7 +88,7 @@ class FileHandle:
 Capacity = Callable[[int], tuple[int, int]]
 
 
-def _unbounded_capacity(used: int) -> tuple[int, int]:
+def unbounded_capacity(used: int) -> tuple[int, int]:
     free = 1 << 50  # an object store has no fixed size: report 1 PiB free
     return used + free, free
 
@@ -102,7 +103,7 @@ class Vfs:
         cipher: Cipher,
         *,
         options: VfsOptions | None = None,
-        capacity: Capacity = _unbounded_capacity,
+        capacity: Capacity = unbounded_capacity,
     ) -> None:
         self.meta = meta
         self.blocks = blocks
@@ -376,7 +377,7 @@ class Vfs:
             if ref is not None:
                 self.fetcher.prefetch(ref)
             elif index not in f.block_map:
-                _spawn(self._prefetch_ref(f, index))
+                spawn(self._prefetch_ref(f, index))
 
     async def _prefetch_ref(self, f: OpenFile, index: int) -> None:
         ref = await f.committed_ref(index)
@@ -481,16 +482,3 @@ class Vfs:
             self._orphans.add(inode.ino)
         else:
             await self.meta.purge(inode.ino)
-
-
-_tasks: set[asyncio.Task[None]] = set()
-
-
-def _spawn(coro: object) -> None:
-    async def run() -> None:
-        with contextlib.suppress(Exception):
-            await coro  # type: ignore[misc]
-
-    task = asyncio.ensure_future(run())
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)

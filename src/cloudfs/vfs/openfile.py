@@ -21,18 +21,15 @@ operations that must not interleave (a commit with a write to the same block).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import spans
 from cloudfs.meta.protocol import BlockRef, Inode, MetaStore
+from cloudfs.vfs._background import spawn
 from cloudfs.vfs.fetch import BlockFetcher
 
 __all__ = ["OpenFile"]
-
-BlockLoader = Callable[[int], Awaitable[bytes]]
 
 
 class OpenFile:
@@ -139,7 +136,7 @@ class OpenFile:
         """Forget an uncommitted upload of ``index``: its object will never be referenced."""
         ref = self.uploaded.pop(index, None)
         if ref is not None:
-            _background(self.blocks.delete(ref.id))
+            spawn(self.blocks.delete(ref.id))
 
     async def _start_upload(self, index: int) -> None:
         await self._inflight.acquire()
@@ -159,7 +156,7 @@ class OpenFile:
             self._errors.append(e)
             self.dirty.setdefault(index, bytearray(data))
             if ref is not None:  # a torn write or a lost reply may have left the object
-                _background(self.blocks.delete(ref.id))
+                spawn(self.blocks.delete(ref.id))
         finally:
             self.uploading.pop(index, None)
             self._inflight.release()
@@ -223,16 +220,3 @@ class OpenFile:
         for index in list(self.uploaded):
             self._supersede(index)
         self.dirty.clear()
-
-
-_background_tasks: set[asyncio.Task[None]] = set()
-
-
-def _background(coro: Awaitable[None]) -> None:
-    async def run() -> None:
-        with contextlib.suppress(Exception):
-            await coro
-
-    task = asyncio.ensure_future(run())
-    _background_tasks.add(task)
-    task.add_done_callback(_background_tasks.discard)

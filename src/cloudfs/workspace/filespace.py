@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from cloudfs.meta.sqlite import SqliteMetaStore
 from cloudfs.store.config import LocalStoreConfig, StoreConfig, store_config_from_dict
 from cloudfs.store.obstore_backend import open_store
 from cloudfs.store.protocol import ObjectStore
-from cloudfs.vfs.core import Vfs, VfsOptions
+from cloudfs.vfs.core import Capacity, Vfs, VfsOptions, unbounded_capacity
 from cloudfs.vfs.names import Cipher
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token
 
@@ -167,12 +168,10 @@ async def open_filespace(
         raise
 
 
-def _capacity(store: ObjectStore, registry: Registry):  # type: ignore[no-untyped-def]
+def _capacity(store: ObjectStore, registry: Registry) -> Capacity:
     """statfs sizes: the disk's for a local folder, 'used + 1 PiB' for an object store."""
-    from cloudfs.vfs.core import _unbounded_capacity
-
     if not store.description.startswith("file://"):
-        return _unbounded_capacity
+        return unbounded_capacity
 
     def local(used: int) -> tuple[int, int]:
         st = os.statvfs(registry.home)
@@ -181,7 +180,11 @@ def _capacity(store: ObjectStore, registry: Registry):  # type: ignore[no-untype
     return local
 
 
-async def _edit_descriptor(registry: Registry, record: FilespaceRecord, edit) -> None:  # type: ignore[no-untyped-def]
+async def _edit_descriptor(
+    registry: Registry,
+    record: FilespaceRecord,
+    edit: Callable[[FilespaceDescriptor], FilespaceDescriptor],
+) -> None:
     meta = await SqliteMetaStore.open(_meta_path(registry, record))
     try:
         raw, version = await meta.get_descriptor()
