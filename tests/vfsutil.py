@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.cache.journal import Journal
 from cloudfs.codec.crypto import NameCipher, SecretBox
 from cloudfs.codec.envelope import BlockCodec
 from cloudfs.codec.keys import Subkeys
@@ -16,6 +18,36 @@ from cloudfs.vfs.core import Vfs, VfsOptions
 from cloudfs.vfs.names import Cipher
 
 SMALL_BLOCK = 64 * 1024
+
+
+class MemoryDiskCache:
+    """An in-memory stand-in for the disk cache, for unit tests of the layers above."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[bytes, bytes] = {}
+        self.dirty: set[bytes] = set()
+
+    async def get(self, block_id: bytes) -> bytes | None:
+        return self.blocks.get(block_id)
+
+    async def put_clean(self, block_id: bytes, sealed: bytes) -> bool:
+        self.blocks[block_id] = sealed
+        return True
+
+    async def put_dirty(self, block_id: bytes, sealed: bytes) -> None:
+        self.blocks[block_id] = sealed
+        self.dirty.add(block_id)
+
+    async def mark_clean(self, ids: Iterable[bytes]) -> None:
+        self.dirty.difference_update(ids)
+
+    async def discard(self, ids: Iterable[bytes]) -> None:
+        for block_id in ids:
+            self.blocks.pop(block_id, None)
+            self.dirty.discard(block_id)
+
+    async def dirty_ids(self) -> list[bytes]:
+        return list(self.dirty)
 
 
 async def make_vfs(
@@ -39,12 +71,20 @@ async def make_vfs(
         await meta.format(b"{}", block_size=block_size, root_mode=0o755, uid=0, gid=0)
     blocks = BlockStore(store, BlockCodec(keys.data, filespace_id), block_size)
     cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
-    vfs = Vfs(meta, blocks, cipher, options=options)
+    vfs = Vfs(
+        meta,
+        blocks,
+        cipher,
+        disk=MemoryDiskCache(),
+        journal=await Journal.open(":memory:"),
+        options=options,
+    )
     await vfs.start()
     return vfs
 
 
 async def close_vfs(vfs: Vfs) -> None:
     await vfs.close()
+    await vfs.queue.journal.close()
     await vfs.meta.close()
     await vfs.blocks.store.close()

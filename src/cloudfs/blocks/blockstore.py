@@ -55,15 +55,18 @@ class BlockStore:
         await self.store.put(object_key(ref.id), sealed)
 
     async def get(self, ref: BlockRef) -> bytes:
-        """The block's valid plaintext (``ref.size`` bytes at most).
+        """The block's valid plaintext (``ref.size`` bytes at most), from the store."""
+        return await self.unseal(ref, await self.download(ref))
 
-        A missing object is an :class:`IntegrityError`: metadata pointed at it, so it
-        was lost or removed behind cloudfs's back.
-        """
+    async def download(self, ref: BlockRef) -> bytes:
+        """The sealed object.  Missing is an :class:`IntegrityError`: metadata named it."""
         try:
-            sealed = await self.store.get(object_key(ref.id))
+            return await self.store.get(object_key(ref.id))
         except ObjectNotFoundError as e:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
+
+    async def unseal(self, ref: BlockRef, sealed: bytes) -> bytes:
+        """Authenticate and open a sealed block; :class:`IntegrityError` if it fails."""
         plain = await asyncio.to_thread(self.codec.open, ref.id, sealed, max_size=self.block_size)
         return plain if len(plain) <= ref.size else plain[: ref.size]
 

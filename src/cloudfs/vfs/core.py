@@ -6,8 +6,11 @@ before they reach the metadata engine, and decrypted on the way back.
 
 Ownership: one ``Vfs`` belongs to one event loop.  Open inodes share an
 :class:`~cloudfs.vfs.openfile.OpenFile` (the write buffer); handles are small objects
-naming it.  Writes commit on ``flush``/``fsync``/``release``: blocks are uploaded first,
-then the block map is committed in one metadata transaction (see ``openfile``).
+naming it.  ``flush``/``release`` journal a file's writes (durable on local disk:
+``openfile``) and the upload queue uploads and commits them in the background
+(``cloudfs.cache.writeback``); ``fsync`` and ``sync_all`` wait for that commit.  With
+``write_through`` every flush waits for it too (a client without a persistent state
+folder, whose journal would not outlive it).
 
 Limitations, stated up front: no atime updates (as ``noatime``); permission checks are the
 caller's (the kernel's ``default_permissions`` for a mount; none in the SDK).
@@ -21,11 +24,14 @@ import dataclasses
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import BlockSpan, spans
+from cloudfs.cache.journal import Journal, JournalRecord
+from cloudfs.cache.writeback import UploadQueue
 from cloudfs.errors import fs_error
 from cloudfs.meta.protocol import (
     AttrChanges,
@@ -39,6 +45,7 @@ from cloudfs.vfs._background import spawn
 from cloudfs.vfs.fetch import BlockFetcher
 from cloudfs.vfs.names import Cipher
 from cloudfs.vfs.openfile import OpenFile
+from cloudfs.vfs.staging import Staging
 
 __all__ = ["Capacity", "DirItem", "FileHandle", "StatFs", "Vfs", "VfsOptions", "unbounded_capacity"]
 
@@ -54,6 +61,8 @@ class VfsOptions:
     upload_concurrency: int = 8
     max_inflight_per_file: int = 8
     readahead_bytes: int = 32 * 1024 * 1024  # the memory cache must hold twice this
+    stage_limit_bytes: int = 64 * 1024 * 1024  # journal a large write every this many bytes
+    write_through: bool = False  # flush/close wait until the write is in the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,22 @@ class FileHandle:
 Capacity = Callable[[int], tuple[int, int]]
 
 
+class DiskCacheLike(Protocol):
+    """The disk cache as the VFS uses it (``cloudfs.cache.disk.DiskCache``)."""
+
+    async def get(self, block_id: bytes) -> bytes | None: ...
+
+    async def put_clean(self, block_id: bytes, sealed: bytes) -> bool: ...
+
+    async def put_dirty(self, block_id: bytes, sealed: bytes) -> None: ...
+
+    async def mark_clean(self, ids: Iterable[bytes]) -> None: ...
+
+    async def discard(self, ids: Iterable[bytes]) -> None: ...
+
+    async def dirty_ids(self) -> list[bytes]: ...
+
+
 def unbounded_capacity(used: int) -> tuple[int, int]:
     free = 1 << 50  # an object store has no fixed size: report 1 PiB free
     return used + free, free
@@ -102,6 +127,8 @@ class Vfs:
         blocks: BlockStore,
         cipher: Cipher,
         *,
+        disk: DiskCacheLike,
+        journal: Journal,
         options: VfsOptions | None = None,
         capacity: Capacity = unbounded_capacity,
     ) -> None:
@@ -114,16 +141,27 @@ class Vfs:
             blocks,
             memory_bytes=self.options.memory_cache_bytes,
             concurrency=self.options.fetch_concurrency,
+            disk=disk,
         )
+        self.disk = disk
+        self.queue = UploadQueue(
+            journal,
+            disk,
+            blocks,
+            meta,
+            concurrency=self.options.upload_concurrency,
+            on_commit=self._committed,
+        )
+        self.staging = Staging(blocks, disk)
         self._capacity = capacity
-        self._uploads = asyncio.Semaphore(self.options.upload_concurrency)
         self._files: dict[int, OpenFile] = {}
         self._handles: dict[int, FileHandle] = {}
         self._next_fh = 1
         self._orphans: set[int] = set()
 
     async def start(self) -> None:
-        """Clean up inodes left unlinked-but-open by a previous run."""
+        """Replay journaled writes; clean up inodes left unlinked-but-open by a previous run."""
+        await self.queue.start()
         await self.meta.purge_orphans()
 
     # -- attributes -----------------------------------------------------------------------
@@ -135,18 +173,24 @@ class Vfs:
         if inode.kind == InodeKind.SYMLINK:  # the engine stores the sealed target's size
             return dataclasses.replace(inode, size=self.cipher.target_length(inode.size))
         f = self._files.get(inode.ino)
-        if f is None or not f.has_changes:
-            return inode
-        return dataclasses.replace(inode, size=f.size, mtime_ns=f.mtime_ns)
+        if f is not None and f.has_changes:
+            return dataclasses.replace(inode, size=f.size, mtime_ns=f.mtime_ns)
+        pending = self.queue.overlay(inode.ino)
+        if pending is not None:
+            return dataclasses.replace(inode, size=pending.size, mtime_ns=pending.mtime_ns)
+        return inode
 
     async def setattr(self, ino: int, changes: AttrChanges) -> Inode:
+        """Change attributes; a size change first lets pending writes reach the engine."""
         f = self._files.get(ino)
-        if f is None:
-            return await self.meta.setattr(ino, changes)
         if changes.size is not None:
-            await f.commit()
+            if f is not None:
+                await f.commit()
+            await self.queue.wait(ino)
+        if f is None:
+            return self._overlay(await self.meta.setattr(ino, changes))
         async with f.lock:
-            inode = await self.meta.setattr(ino, changes, expected_version=f.base_version)
+            inode = await self.meta.setattr(ino, changes)
             if changes.size is not None:
                 f.truncated(inode)
             else:
@@ -301,8 +345,10 @@ class Vfs:
             meta=self.meta,
             blocks=self.blocks,
             fetcher=self.fetcher,
-            uploads=self._uploads,
+            queue=self.queue,
+            staging=self.staging,
             max_inflight=self.options.max_inflight_per_file,
+            stage_limit=self.options.stage_limit_bytes,
         )
 
     def handle(self, fh: int) -> FileHandle:
@@ -355,6 +401,8 @@ class Vfs:
 
     async def _catch_up(self, f: OpenFile) -> None:
         """Adopt a newer committed version of an open file this client has not changed."""
+        if self.queue.pending_for(f.ino):
+            return  # our own writes are newer than the engine's
         inode = await self.meta.getattr(f.ino)
         if inode.version != f.base_version and not f.has_changes:
             f.block_map.clear()
@@ -367,13 +415,13 @@ class Vfs:
         if handle.sequential_run < 1:
             return
         f = handle.file
-        end = -(-f.committed_size // self.block_size)
+        end = -(-f.known_size // self.block_size)
         budget = min(self.options.readahead_bytes, self.options.memory_cache_bytes // 2)
         window = max(1, budget // self.block_size)
         for index in range(last + 1, min(last + 1 + window, end)):
-            if index in f.dirty or index in f.uploading:
+            if index in f.dirty or index in f.staging:
                 continue
-            ref = f.uploaded.get(index) or f.block_map.get(index)
+            ref = f.staged.get(index) or f.block_map.get(index)
             if ref is not None:
                 self.fetcher.prefetch(ref)
             elif index not in f.block_map:
@@ -393,16 +441,21 @@ class Vfs:
         return await handle.file.write(offset, data)
 
     async def flush(self, fh: int) -> None:
-        """Commit the file's writes (close-to-open consistency)."""
+        """Journal the file's writes: durable locally, uploaded in the background."""
         await self._commit(self.handle(fh).file)
 
     async def fsync(self, fh: int) -> None:
-        await self._commit(self.handle(fh).file)
+        """Journal the file's writes and wait until they are in the store and the engine."""
+        f = self.handle(fh).file
+        await self._commit(f)
+        await self.queue.wait(f.ino)
 
     async def _commit(self, f: OpenFile) -> None:
         if f.ino in self._orphans:
             return
         await f.commit()
+        if self.options.write_through:
+            await self.queue.wait(f.ino)
 
     async def release(self, fh: int) -> None:
         """Close a handle; the last close of an inode commits it (and purges an orphan)."""
@@ -425,12 +478,19 @@ class Vfs:
                 await self.meta.purge(f.ino)
 
     async def sync_all(self) -> None:
-        """Commit every open or failed-to-close file's pending writes."""
+        """Return when every write so far is in the store and committed to the engine."""
         for f in list(self._files.values()):
             if f.has_changes and f.ino not in self._orphans:
                 await f.commit()
             if f.handles == 0 and not f.has_changes:
                 self._files.pop(f.ino, None)
+        await self.queue.wait()
+
+    def _committed(self, record: JournalRecord, inode: Inode) -> None:
+        """The queue committed ``record``: an open file adopts its block map."""
+        f = self._files.get(record.ino)
+        if f is not None:
+            f.committed(record.blocks, inode)
 
     async def collect_garbage(self, limit: int = 1000) -> int:
         """Delete objects no block map references any more; return how many."""
@@ -439,15 +499,17 @@ class Vfs:
         await self.meta.forget_garbage(ids)
         return len(ids)
 
-    async def close(self) -> None:
-        """Commit what is pending, collect garbage, release handles."""
-        await self.sync_all()
-        with contextlib.suppress(Exception):
-            while await self.collect_garbage():
-                pass
-        for fh in list(self._handles):
+    async def close(self, *, drain: bool = True) -> None:
+        """Stop: with ``drain``, commit everything first; otherwise the journal keeps it."""
+        if drain:
+            await self.sync_all()
             with contextlib.suppress(Exception):
-                await self.release(fh)
+                while await self.collect_garbage():
+                    pass
+            for fh in list(self._handles):
+                with contextlib.suppress(Exception):
+                    await self.release(fh)
+        await self.queue.close(drain=False)
 
     # -- helpers --------------------------------------------------------------------------
     def _name(self, parent: int, name: str) -> bytes:

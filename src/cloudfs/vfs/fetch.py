@@ -1,12 +1,16 @@
 """BlockFetcher: shared, bounded, de-duplicated block reads.
 
-Every read of committed data goes through one fetcher per filespace:
+Every read of stored data goes through one fetcher per filespace:
 
 * a small in-memory LRU of plaintext blocks, bounded in bytes, so a handle reading a block
   in pieces (the kernel and the SDK read 128 KiB–1 MiB at a time) fetches it once;
 * one in-flight future per block id, so concurrent readers of the same block (and the
   read-ahead that asked for it first) share a single download;
-* a semaphore bounding concurrent downloads.
+* a semaphore bounding concurrent downloads;
+* below memory, the disk cache of sealed blocks: a hit is authenticated like a download,
+  and a cached copy that fails authentication (a truncated or flipped file) is discarded
+  and fetched again from the store, never returned.  Fetched blocks are verified before
+  they are cached.
 
 Blocks are immutable and named by random ids, so a cached block can never be stale; the
 cache needs no invalidation, only eviction.
@@ -16,18 +20,39 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Protocol
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.errors import IntegrityError
 from cloudfs.meta.protocol import BlockRef
 
-__all__ = ["BlockFetcher"]
+__all__ = ["BlockFetcher", "SealedCache"]
+
+
+class SealedCache(Protocol):
+    """What the fetcher needs of the disk cache."""
+
+    async def get(self, block_id: bytes) -> bytes | None: ...
+
+    async def put_clean(self, block_id: bytes, sealed: bytes) -> bool: ...
+
+    async def discard(self, ids: Iterable[bytes]) -> None: ...
 
 
 class BlockFetcher:
     """Owned by one event loop; not thread-safe."""
 
-    def __init__(self, blocks: BlockStore, *, memory_bytes: int, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        blocks: BlockStore,
+        *,
+        memory_bytes: int,
+        concurrency: int = 8,
+        disk: SealedCache | None = None,
+    ) -> None:
         self.blocks = blocks
+        self.disk = disk
         self.memory_bytes = memory_bytes
         self._lru: OrderedDict[bytes, bytes] = OrderedDict()
         self._lru_bytes = 0
@@ -61,8 +86,19 @@ class BlockFetcher:
         return task
 
     async def _fetch(self, ref: BlockRef) -> bytes:
+        if self.disk is not None:
+            sealed = await self.disk.get(ref.id)
+            if sealed is not None:
+                try:
+                    return await self.blocks.unseal(ref, sealed)
+                except IntegrityError:
+                    await self.disk.discard([ref.id])  # corrupt on disk: fetch it again
         async with self._slots:
-            return await self.blocks.get(ref)
+            sealed = await self.blocks.download(ref)
+        plain = await self.blocks.unseal(ref, sealed)
+        if self.disk is not None:
+            await self.disk.put_clean(ref.id, sealed)
+        return plain
 
     def _done(self, block_id: bytes, task: asyncio.Future[bytes]) -> None:
         self._inflight.pop(block_id, None)

@@ -1,18 +1,26 @@
-"""OpenFile: the write buffer and commit of one open inode.
+"""OpenFile: the write buffer of one open inode, and how its writes reach the journal.
 
 All handles of an inode share one :class:`OpenFile`, so a write through one handle is
 visible to reads through another at once, as POSIX requires.  The mechanism:
 
 * A write copies bytes into per-block ``bytearray`` buffers (``dirty``).  A block that is
-  not wholly overwritten is first filled from its committed content.
-* When a write moves past the end of a block, that block is sealed and uploaded in the
-  background (``uploading``) and its buffer is dropped once the upload lands; the result is
-  a ref waiting to be committed (``uploaded``).  Writers wait when ``max_inflight`` uploads
-  are running, which bounds memory to a few blocks per file whatever its size.
-* ``commit`` (flush, fsync, close) uploads what is still dirty, waits for every upload,
-  then commits the new block map and size in one metadata transaction, compare-and-set on
-  the inode version this client last saw.  Upload first, commit second: the metadata never
-  points at a missing object.  An upload that was superseded before its commit is deleted.
+  not wholly overwritten is first filled from its current content.
+* When a write moves past the end of a block, that block is *staged* in the background
+  (``staging``): sealed (compressed, encrypted under a fresh id) and stored in the disk
+  cache as dirty, durable on local disk.  Its buffer is then dropped and its ref waits in
+  ``staged``.  Writers wait when ``max_inflight`` blocks are being sealed, and the disk
+  cache makes them wait when dirty data fills it, which bounds memory and disk.
+* ``commit`` (flush, fsync, close) stages what is still dirty, then submits one record —
+  size, mtime, staged block slots — to the upload queue's journal.  When it returns the
+  write survives a killed process; the queue uploads and commits it to the metadata
+  engine in the background (see ``cloudfs.cache.writeback``).  A large write also submits
+  a record whenever ``stage_limit`` bytes are staged, so the queue starts uploading long
+  before the file is closed.
+* A staged block superseded before it was submitted is discarded from the cache.
+
+Reads see, in order: dirty buffers, staged blocks, the queue's pending records, then the
+committed block map (loaded from the metadata engine in chunks, kept while open and
+updated when the queue commits).
 
 State is owned by the event loop task that calls into the VFS; ``lock`` serialises the
 operations that must not interleave (a commit with a write to the same block).
@@ -25,11 +33,15 @@ import time
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import spans
+from cloudfs.cache.writeback import UploadQueue
 from cloudfs.meta.protocol import BlockRef, Inode, MetaStore
 from cloudfs.vfs._background import spawn
 from cloudfs.vfs.fetch import BlockFetcher
+from cloudfs.vfs.staging import Staging
 
 __all__ = ["OpenFile"]
+
+MAP_CHUNK = 256  # block refs loaded per metadata call
 
 
 class OpenFile:
@@ -42,42 +54,49 @@ class OpenFile:
         meta: MetaStore,
         blocks: BlockStore,
         fetcher: BlockFetcher,
-        uploads: asyncio.Semaphore,
+        queue: UploadQueue,
+        staging: Staging,
         max_inflight: int,
+        stage_limit: int,
     ) -> None:
         self.ino = inode.ino
-        self.base_version = inode.version
-        self.size = inode.size
-        self.committed_size = inode.size
-        self.mtime_ns = inode.mtime_ns
-        self.handles = 0
         self.meta = meta
         self.blocks = blocks
         self.fetcher = fetcher
+        self.queue = queue
+        self.staging_area = staging
         self.block_size = blocks.block_size
+        self.handles = 0
+        self.base_version = inode.version
+        pending = queue.overlay(inode.ino)
+        self.size = pending.size if pending else inode.size
+        self.mtime_ns = pending.mtime_ns if pending else inode.mtime_ns
+        self.known_size = self.size  # as committed or journaled
         self.dirty: dict[int, bytearray] = {}
-        self.uploading: dict[int, asyncio.Task[None]] = {}
-        self.uploaded: dict[int, BlockRef] = {}
+        self.staging: dict[int, asyncio.Task[None]] = {}
+        self.staged: dict[int, BlockRef] = {}
         self.block_map: dict[int, BlockRef | None] = {}
         self.lock = asyncio.Lock()
-        self._uploads = uploads
         self._inflight = asyncio.Semaphore(max_inflight)
         self.max_dirty = 2 * max_inflight
+        self.stage_limit = stage_limit
         self._errors: list[BaseException] = []
 
     @property
     def has_changes(self) -> bool:
-        pending = self.dirty or self.uploading or self.uploaded
-        return bool(pending) or self.size != self.committed_size
+        pending = self.dirty or self.staging or self.staged
+        return bool(pending) or self.size != self.known_size
 
     # -- reading -------------------------------------------------------------------------
     async def committed_ref(self, index: int) -> BlockRef | None:
-        """The committed ref of block ``index``, loading the block map in chunks."""
+        """The ref of block ``index`` as journaled or committed (``None``: a hole)."""
+        pending = self.queue.overlay(self.ino)
+        if pending is not None and index in pending.blocks:
+            return pending.blocks[index]
         if index not in self.block_map:
-            chunk = 256
-            first = index - index % chunk
-            refs = await self.meta.get_blocks(self.ino, first, chunk)
-            for i in range(first, first + chunk):
+            first = index - index % MAP_CHUNK
+            refs = await self.meta.get_blocks(self.ino, first, MAP_CHUNK)
+            for i in range(first, first + MAP_CHUNK):
                 self.block_map.setdefault(i, refs.get(i))
         return self.block_map[index]
 
@@ -86,41 +105,45 @@ class OpenFile:
         buf = self.dirty.get(index)
         if buf is not None:
             return buf
-        task = self.uploading.get(index)
+        task = self.staging.get(index)
         if task is not None:
             await asyncio.wait([task])
-        ref = self.uploaded.get(index) or await self.committed_ref(index)
+            buf = self.dirty.get(index)  # staging failed and gave the bytes back
+            if buf is not None:
+                return buf
+        ref = self.staged.get(index) or await self.committed_ref(index)
         return b"" if ref is None else await self.fetcher.get(ref)
 
     # -- writing -------------------------------------------------------------------------
     async def write(self, offset: int, data: bytes | bytearray | memoryview) -> int:
-        """Copy ``data`` into the buffers at ``offset``; upload blocks the write moved past."""
+        """Copy ``data`` into the buffers at ``offset``; stage blocks the write moved past."""
         view = memoryview(data).cast("B")
         pos = 0
         async with self.lock:
             for span in spans(offset, len(view), self.block_size):
-                buf = await self._buffer_for(
-                    span.index, whole=span.start == 0 and span.end == self.block_size
-                )
+                whole = span.start == 0 and span.end == self.block_size
+                buf = await self._buffer_for(span.index, whole=whole)
                 if len(buf) < span.start:
                     buf.extend(bytes(span.start - len(buf)))
                 buf[span.start : span.end] = view[pos : pos + span.length]
                 pos += span.length
                 if span.end == self.block_size:
-                    await self._start_upload(span.index)
+                    await self._stage(span.index)
             while len(self.dirty) > self.max_dirty:  # scattered partial writes
-                await self._start_upload(next(iter(self.dirty)))
+                await self._stage(next(iter(self.dirty)))
             self.size = max(self.size, offset + len(view))
             self.mtime_ns = time.time_ns()
+            if self._staged_bytes() >= self.stage_limit:
+                await self._submit(wait_staging=False)
         return len(view)
 
     async def _buffer_for(self, index: int, *, whole: bool) -> bytearray:
         buf = self.dirty.get(index)
         if buf is not None:
             return buf
-        if index in self.uploading:
-            await asyncio.wait([self.uploading[index]])
-            buf = self.dirty.get(index)  # the upload failed and gave its bytes back
+        if index in self.staging:
+            await asyncio.wait([self.staging[index]])
+            buf = self.dirty.get(index)  # staging failed and gave its bytes back
             if buf is not None:
                 return buf
         if whole:
@@ -133,72 +156,64 @@ class OpenFile:
         return buf
 
     def _supersede(self, index: int) -> None:
-        """Forget an uncommitted upload of ``index``: its object will never be referenced."""
-        ref = self.uploaded.pop(index, None)
+        """Forget a staged, unsubmitted block of ``index``: it will never be referenced."""
+        ref = self.staged.pop(index, None)
         if ref is not None:
-            spawn(self.blocks.delete(ref.id))
+            spawn(self.staging_area.discard(ref))
 
-    async def _start_upload(self, index: int) -> None:
+    def _staged_bytes(self) -> int:
+        return sum(ref.stored for ref in self.staged.values())
+
+    async def _stage(self, index: int) -> None:
         await self._inflight.acquire()
         data = bytes(self.dirty.pop(index))
-        task = asyncio.ensure_future(self._upload(index, data))
-        self.uploading[index] = task
+        self.staging[index] = asyncio.ensure_future(self._stage_block(index, data))
 
-    async def _upload(self, index: int, data: bytes) -> None:
-        ref = None
+    async def _stage_block(self, index: int, data: bytes) -> None:
         try:
-            ref, sealed = await self.blocks.seal(data)
-            async with self._uploads:
-                await self.blocks.upload(ref, sealed)
-            self.uploaded[index] = ref
+            self.staged[index] = await self.staging_area.stage(data)
         except Exception as e:
             # Keep the bytes so that the next commit retries them: nothing is lost.
             self._errors.append(e)
             self.dirty.setdefault(index, bytearray(data))
-            if ref is not None:  # a torn write or a lost reply may have left the object
-                spawn(self.blocks.delete(ref.id))
         finally:
-            self.uploading.pop(index, None)
+            self.staging.pop(index, None)
             self._inflight.release()
 
-    def _raise_upload_error(self) -> None:
-        if self._errors:
+    # -- committing ------------------------------------------------------------------------
+    async def commit(self) -> bool:
+        """Journal every write so far (durable locally); True if there was anything."""
+        async with self.lock:
+            return await self._submit(wait_staging=True)
+
+    async def _submit(self, *, wait_staging: bool) -> bool:
+        if wait_staging:
+            self._errors.clear()  # only this commit's failures may fail it
+            for index in list(self.dirty):
+                await self._stage(index)
+        if self.staging and wait_staging:
+            await asyncio.wait(list(self.staging.values()))
+        if self._errors and wait_staging:
             error, self._errors = self._errors[0], []
             raise error
+        if not (self.staged or self.size != self.known_size):
+            return False
+        staged, self.staged = self.staged, {}
+        await self.queue.submit(self.ino, self.size, self.mtime_ns, staged)
+        self.known_size = self.size
+        return True
 
-    # -- committing ------------------------------------------------------------------------
-    async def commit(self) -> Inode | None:
-        """Make every write so far durable and visible; return the new inode, if any."""
-        async with self.lock:
-            # An upload that failed before gave its bytes back to ``dirty``, retried just
-            # below: only the failures of this commit's uploads may fail it.
-            self._errors.clear()
-            for index in list(self.dirty):
-                await self._start_upload(index)
-            if self.uploading:
-                await asyncio.wait(list(self.uploading.values()))
-            self._raise_upload_error()
-            if not self.has_changes:
-                return None
-            inode = await self.meta.commit_write(
-                self.ino,
-                size=self.size,
-                blocks=dict(self.uploaded),
-                mtime_ns=self.mtime_ns,
-                expected_version=self.base_version,
-            )
-            self.block_map.update(self.uploaded)
-            self.uploaded.clear()
-            self._forget_blocks_past(inode.size)
-            self.accept(inode)
-            return inode
+    def committed(self, blocks: dict[int, BlockRef], inode: Inode) -> None:
+        """The queue committed a record of this inode: adopt its block map and version."""
+        self.block_map.update(blocks)
+        self._forget_blocks_past(inode.size)
+        self.base_version = inode.version
 
     def accept(self, inode: Inode) -> None:
-        """Adopt an inode this client just changed itself (commit, setattr, rename...)."""
+        """Adopt an inode this client just changed itself (setattr, rename...)."""
         self.base_version = inode.version
-        self.committed_size = inode.size
-        if not (self.dirty or self.uploading or self.uploaded):
-            self.size = inode.size
+        if not self.has_changes and not self.queue.pending_for(self.ino):
+            self.size = self.known_size = inode.size
             self.mtime_ns = inode.mtime_ns
 
     def _forget_blocks_past(self, size: int) -> None:
@@ -214,9 +229,9 @@ class OpenFile:
         self.accept(inode)
 
     async def abort(self) -> None:
-        """Drop uncommitted writes (the inode was purged)."""
-        for task in list(self.uploading.values()):
+        """Drop unsubmitted writes (the inode was purged)."""
+        for task in list(self.staging.values()):
             task.cancel()
-        for index in list(self.uploaded):
+        for index in list(self.staged):
             self._supersede(index)
         self.dirty.clear()

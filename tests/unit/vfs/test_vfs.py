@@ -149,6 +149,7 @@ async def test_replaced_blocks_become_garbage_and_are_collected(vfs: Vfs) -> Non
     h = await vfs.open(ino, os.O_WRONLY | os.O_TRUNC)
     await vfs.write(h.fh, 0, b"new")
     await vfs.release(h.fh)
+    await vfs.sync_all()  # release journals; the queue uploads in the background
     keys_before = [m.key async for m in vfs.blocks.store.list("blocks/")]
     assert await vfs.collect_garbage() == 2
     keys_after = [m.key async for m in vfs.blocks.store.list("blocks/")]
