@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.cache.disk import DiskCache
 from cloudfs.cache.journal import Journal
 from cloudfs.codec.crypto import NameCipher, SecretBox
 from cloudfs.codec.envelope import BlockCodec
@@ -49,6 +52,21 @@ class MemoryDiskCache:
     async def dirty_ids(self) -> list[bytes]:
         return list(self.dirty)
 
+    dirty_limit = 1 << 40
+
+
+async def make_vfs_with_cache(
+    store: ObjectStore | None = None,
+    *,
+    state_dir: Path,
+    capacity: int = 256 * 1024 * 1024,
+    **kwargs: Any,
+) -> Vfs:
+    """Like :func:`make_vfs`, with the real disk cache and journal in ``state_dir``."""
+    disk = await DiskCache.open(state_dir / "cache", capacity_bytes=capacity)
+    journal = await Journal.open(state_dir / "journal.sqlite")
+    return await make_vfs(store, disk=disk, journal=journal, **kwargs)
+
 
 async def make_vfs(
     store: ObjectStore | None = None,
@@ -58,8 +76,14 @@ async def make_vfs(
     master: bytes | None = None,
     filespace_id: bytes | None = None,
     options: VfsOptions | None = None,
+    disk: Any = None,
+    journal: Journal | None = None,
 ) -> Vfs:
-    """A formatted filespace's VFS over ``store`` (a memory store by default)."""
+    """A formatted filespace's VFS over ``store`` (a memory store by default).
+
+    Without ``disk``/``journal`` it uses an in-memory stand-in for the disk cache and an
+    in-memory journal (unit tests of the layers above); see :func:`make_vfs_with_cache`.
+    """
     store = store or open_store(MemoryStoreConfig())
     master = master or secrets.token_bytes(32)
     filespace_id = filespace_id or secrets.token_bytes(16)
@@ -75,16 +99,18 @@ async def make_vfs(
         meta,
         blocks,
         cipher,
-        disk=MemoryDiskCache(),
-        journal=await Journal.open(":memory:"),
+        disk=disk or MemoryDiskCache(),
+        journal=journal or await Journal.open(":memory:"),
         options=options,
     )
     await vfs.start()
     return vfs
 
 
-async def close_vfs(vfs: Vfs) -> None:
-    await vfs.close()
+async def close_vfs(vfs: Vfs, *, drain: bool = True) -> None:
+    await vfs.close(drain=drain)
     await vfs.queue.journal.close()
+    if isinstance(vfs.disk, DiskCache):
+        await vfs.disk.close()
     await vfs.meta.close()
     await vfs.blocks.store.close()

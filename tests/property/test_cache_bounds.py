@@ -21,9 +21,9 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from tests.unit.cache.conftest import abandon
 
 from cloudfs.cache import DiskCache, NotCachedError, PinLimitError
-from tests.unit.cache.conftest import abandon
 
 IDS = [hashlib.md5(bytes([i])).digest() for i in range(12)]
 SIZES = st.integers(min_value=1, max_value=3000)
@@ -131,7 +131,7 @@ class CacheBounds(RuleBasedStateMachine):
 
 
 CacheBounds.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=40,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -249,10 +249,10 @@ class UploadQueue:
             return None
 
     async def _upload(self, ref: BlockRef) -> None:
-        sealed = await self.dirty.get(ref.id)
-        if sealed is None:
-            raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
-        async with self._uploads:
+        async with self._uploads:  # also bounds how many sealed blocks are in memory
+            sealed = await self.dirty.get(ref.id)
+            if sealed is None:
+                raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
             await self.blocks.upload(ref, sealed)
 
     async def _drop(self, record: JournalRecord) -> None:

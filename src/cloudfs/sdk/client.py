@@ -45,11 +45,6 @@ _linked_lock = threading.Lock()
 _linked: set[str] = set()  # ids of the filespaces linked by any Client in this process
 
 
-def _default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "cloudfs"
-
-
 class Client:
     """The SDK's entry point.  Use as a context manager or call :meth:`close`."""
 
@@ -68,7 +63,7 @@ class Client:
     def _make_state_dir(self) -> Path:
         if self.storage.mode == StorageMode.SANDBOXED and self.storage.root_path is None:
             return Path(tempfile.mkdtemp(prefix="cloudfs-client-"))
-        path = self.storage.root_path or _default_state_dir()
+        path = self.storage.root_path or self._registry.home / "state"
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
@@ -115,10 +110,27 @@ class Client:
         return Secret(passphrase=passphrase)
 
     def _vfs_options(self) -> VfsOptions:
+        """The memory cache takes a quarter of ``fs_cache_size_mb`` (64 MiB at most)."""
         cache_mb = self.config.fs_cache_size_mb
         if cache_mb is None:
             return VfsOptions()
-        return VfsOptions(memory_cache_bytes=cache_mb * 1024 * 1024)
+        return VfsOptions(memory_cache_bytes=min(64, max(1, cache_mb // 4)) * 1024 * 1024)
+
+    @property
+    def _cache_bytes(self) -> int | None:
+        mb = self.config.fs_cache_size_mb
+        return None if mb is None else mb * 1024 * 1024
+
+    @property
+    def _state_root(self) -> Path | None:
+        """Where linked filespaces keep their cache and journal.
+
+        None for a sandbox in a fresh temporary folder: no later client would replay its
+        journal, so its filespaces write through (``close`` waits for the upload).
+        """
+        if self.storage.mode == StorageMode.SANDBOXED and self.storage.root_path is None:
+            return None
+        return self.state_dir / "filespaces"
 
     # -- lifecycle -----------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -196,6 +208,8 @@ class Workspace:
                     record,
                     self._client._secret(),
                     options=self._client._vfs_options(),
+                    state_root=self._client._state_root,
+                    cache_bytes=self._client._cache_bytes,
                 )
             )
         except BaseException:
@@ -252,14 +266,20 @@ class Filespace:
         """Close the filespace (syncing first under SYNC_ALL).  Idempotent."""
         if not self.is_linked:
             return
+        drain = self.sync_mode == SyncMode.SYNC_ALL
         try:
-            if self.sync_mode == SyncMode.SYNC_ALL:
+            if drain:
                 self._run(self._opened.vfs.sync_all())
-            self._run(self._opened.close())
         finally:
-            self._workspace._filespaces.pop(self._record.id, None)
-            with _linked_lock:
-                _linked.discard(self._record.id)
+            try:
+                self._run(self._opened.close(drain=drain))
+            finally:
+                self._forget()
+
+    def _forget(self) -> None:
+        self._workspace._filespaces.pop(self._record.id, None)
+        with _linked_lock:
+            _linked.discard(self._record.id)
 
     def _check_linked(self) -> None:
         if not self.is_linked:

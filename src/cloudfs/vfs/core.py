@@ -112,6 +112,9 @@ class DiskCacheLike(Protocol):
 
     async def dirty_ids(self) -> list[bytes]: ...
 
+    @property
+    def dirty_limit(self) -> int: ...
+
 
 def unbounded_capacity(used: int) -> tuple[int, int]:
     free = 1 << 50  # an object store has no fixed size: report 1 PiB free
@@ -348,8 +351,13 @@ class Vfs:
             queue=self.queue,
             staging=self.staging,
             max_inflight=self.options.max_inflight_per_file,
-            stage_limit=self.options.stage_limit_bytes,
+            stage_limit=self._stage_limit,
         )
+
+    def _stage_limit(self) -> int:
+        """Journal a large write at least this often, so staging never fills the cache."""
+        room = max(self.block_size, self.disk.dirty_limit // 4)
+        return min(self.options.stage_limit_bytes, room)
 
     def handle(self, fh: int) -> FileHandle:
         try:

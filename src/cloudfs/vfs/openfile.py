@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import spans
@@ -57,7 +58,7 @@ class OpenFile:
         queue: UploadQueue,
         staging: Staging,
         max_inflight: int,
-        stage_limit: int,
+        stage_limit: Callable[[], int],
     ) -> None:
         self.ino = inode.ino
         self.meta = meta
@@ -133,7 +134,7 @@ class OpenFile:
                 await self._stage(next(iter(self.dirty)))
             self.size = max(self.size, offset + len(view))
             self.mtime_ns = time.time_ns()
-            if self._staged_bytes() >= self.stage_limit:
+            if self._staged_bytes() >= self.stage_limit():
                 await self._submit(wait_staging=False)
         return len(view)
 

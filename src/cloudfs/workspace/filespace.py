@@ -8,6 +8,7 @@ service-account token), the subkeys, the block codec and name cipher, and the VF
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import uuid
@@ -29,6 +30,7 @@ from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Capacity, Vfs, VfsOptions, unbounded_capacity
 from cloudfs.vfs.names import Cipher
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token
+from cloudfs.workspace.state import ClientState
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -70,13 +72,18 @@ class OpenFilespace:
     store: ObjectStore
     meta: MetaStore
     vfs: Vfs
+    state: ClientState
 
-    async def close(self) -> None:
+    async def close(self, *, drain: bool = True) -> None:
+        """Close the layers; with ``drain``, every pending write is committed first."""
         try:
-            await self.vfs.close()
+            await self.vfs.close(drain=drain)
         finally:
-            await self.meta.close()
-            await self.store.close()
+            try:
+                await self.state.close()
+            finally:
+                await self.meta.close()
+                await self.store.close()
 
 
 def _store_config(registry: Registry, record: FilespaceRecord) -> StoreConfig:
@@ -143,10 +150,17 @@ async def open_filespace(
     secret: Secret,
     *,
     options: VfsOptions | None = None,
+    state_root: Path | None = None,
+    cache_bytes: int | None = None,
 ) -> OpenFilespace:
-    """Open ``record``: check the store is reachable, unlock keys, build the VFS."""
+    """Open ``record``: check the store is reachable, unlock keys, build the VFS.
+
+    ``state_root`` holds the disk cache and the write-back journal (see ``state``); without
+    one the client writes through a private temporary cache.
+    """
     store = open_store(_store_config(registry, record))
     meta: MetaStore | None = None
+    state: ClientState | None = None
     try:
         await store.head(DESCRIPTOR_KEY)  # reachable, right credentials, right place
         meta = await SqliteMetaStore.open(_meta_path(registry, record))
@@ -158,10 +172,22 @@ async def open_filespace(
             store, BlockCodec(keys.data, descriptor.filespace_id), descriptor.block_size
         )
         cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
-        vfs = Vfs(meta, blocks, cipher, options=options, capacity=_capacity(store, registry))
+        state = await ClientState.open(state_root, record.id, cache_bytes=cache_bytes)
+        options = dataclasses.replace(options or VfsOptions(), write_through=state.write_through)
+        vfs = Vfs(
+            meta,
+            blocks,
+            cipher,
+            disk=state.disk,
+            journal=state.journal,
+            options=options,
+            capacity=_capacity(store, registry),
+        )
         await vfs.start()
-        return OpenFilespace(record, descriptor, store, meta, vfs)
+        return OpenFilespace(record, descriptor, store, meta, vfs, state)
     except BaseException:
+        if state is not None:
+            await state.close()
         if meta is not None:
             await meta.close()
         await store.close()

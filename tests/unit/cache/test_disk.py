@@ -85,7 +85,8 @@ async def test_put_dirty_waits_until_mark_clean(cache: DiskCache) -> None:
     await asyncio.wait_for(waiter, 5)
     assert await cache.get(late[0]) == late[1]
     u = await cache.usage()
-    assert u.dirty_bytes == 48 * KIB and u.used <= 64 * KIB
+    assert u.dirty_bytes == 48 * KIB
+    assert u.used <= 64 * KIB
 
 
 async def test_put_dirty_wait_released_by_discard_and_capacity(cache: DiskCache) -> None:
@@ -196,7 +197,11 @@ async def test_reopen_keeps_everything(tmp_path: Path) -> None:
     try:
         u = await cache.usage()
         assert (u.capacity, u.entries, u.dirty_count, u.pinned_count, u.hits) == (
-            32 * KIB, 3, 1, 1, 1,
+            32 * KIB,
+            3,
+            1,
+            1,
+            1,
         )
         for bid, data in (clean, dirty, pinned):
             assert await cache.get(bid) == data

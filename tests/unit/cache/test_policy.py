@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudfs.cache.policy import LruPolicy, S3FifoPolicy, make_policy
+from cloudfs.cache.policy import EvictionPolicy, LruPolicy, S3FifoPolicy, make_policy
 from cloudfs.errors import ConfigurationError
 
 
@@ -10,7 +10,7 @@ def ids(n: int, start: int = 0) -> list[bytes]:
     return [i.to_bytes(4) for i in range(start, start + n)]
 
 
-def evict(policy: LruPolicy | S3FifoPolicy, n: int, keep: set[bytes] = frozenset()) -> list[bytes]:  # type: ignore[assignment]
+def evict(policy: EvictionPolicy, n: int, keep: frozenset[bytes] = frozenset()) -> list[bytes]:
     out = []
     for victim in policy.victims(lambda i: i not in keep):
         out.append(victim)
@@ -26,7 +26,9 @@ def test_lru_evicts_least_recently_used() -> None:
         p.insert(i, 1)
     p.access(a)
     assert evict(p, 2) == [b, c]
-    assert a in p and b not in p and len(p) == 1
+    assert a in p
+    assert b not in p
+    assert len(p) == 1
 
 
 @pytest.mark.parametrize("cls", [LruPolicy, S3FifoPolicy])
@@ -51,7 +53,8 @@ def test_remove_and_idempotent_calls(cls: type[LruPolicy]) -> None:
     p.access(b)
     assert len(p) == 1
     p.remove(a)
-    assert len(p) == 0 and list(p.victims(lambda i: True)) == []
+    assert len(p) == 0
+    assert list(p.victims(lambda i: True)) == []
 
 
 def test_s3fifo_one_hit_blocks_leave_before_reread_ones() -> None:
