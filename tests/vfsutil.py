@@ -30,7 +30,7 @@ class MemoryDiskCache:
         self.blocks: dict[bytes, bytes] = {}
         self.dirty: set[bytes] = set()
 
-    async def get(self, block_id: bytes) -> bytes | None:
+    async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None:
         return self.blocks.get(block_id)
 
     async def put_clean(self, block_id: bytes, sealed: bytes) -> bool:

@@ -273,26 +273,38 @@ class DiskCache:
             log.warning("disk cache %s repaired on open: %s", self.root, self.open_report)
 
     # -- reading ----------------------------------------------------------------------
-    async def get(self, block_id: bytes) -> bytes | None:
-        """The block's sealed bytes, or None if it is not cached.  Counts hits/misses."""
+    async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None:
+        """The block's sealed bytes, or None if it is not cached.
+
+        Counts a hit or a miss for reads on behalf of users (``count``); the upload queue
+        reading dirty blocks back is not a cache lookup and passes ``count=False``.
+        """
         self._check_open()
         if block_id not in self._entries or block_id in self._busy:
-            self._miss()
+            if count:
+                self._miss()
             return None
-        self._policy.access(block_id)
-        self._touched[block_id] = self._next_seq()
+        if count:
+            self._policy.access(block_id)
+            self._touched[block_id] = self._next_seq()
         try:
             data = await asyncio.to_thread(self._files.read, block_id)
         except FileNotFoundError:
             self._vanished(block_id)
-            self._miss()
+            if count:
+                self._miss()
             return None
-        self._hits += 1
-        self._stats_changed = True
+        if count:
+            self._hits += 1
+            self._stats_changed = True
         return data
 
     async def is_cached(self, block_id: bytes) -> bool:
         return block_id in self._entries and block_id not in self._busy
+
+    async def pinned_ids(self) -> set[bytes]:
+        """Ids of the blocks with at least one pin."""
+        return {i for i, e in self._entries.items() if e.pins}
 
     async def dirty_ids(self) -> list[bytes]:
         """Ids of the dirty blocks, oldest write first."""

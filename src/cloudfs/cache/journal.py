@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from cloudfs.blocks.ref import BlockRef
 
-__all__ = ["Journal", "JournalRecord"]
+__all__ = ["Journal", "JournalRecord", "read_summary"]
 
 T = TypeVar("T")
 _REF = struct.Struct(">Q16sII")  # block index, block id, valid size, stored size
@@ -123,3 +123,16 @@ class Journal:
     async def close(self) -> None:
         await self._run(self._db.close)
         self._executor.shutdown(wait=True)
+
+
+def read_summary(path: Path) -> tuple[int, int, int]:
+    """(records, files, sealed bytes) pending in a journal another process may have open."""
+    if not path.exists():
+        return 0, 0, 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT ino, blocks FROM records").fetchall()
+    finally:
+        db.close()
+    size = sum(sum(r.stored for r in _unpack(blob).values()) for _, blob in rows)
+    return len(rows), len({ino for ino, _ in rows}), size

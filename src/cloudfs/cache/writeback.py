@@ -52,7 +52,7 @@ BACKOFF_MAX = 5.0
 class DirtyBlocks(Protocol):
     """What the queue needs of the disk cache."""
 
-    async def get(self, block_id: bytes) -> bytes | None: ...
+    async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None: ...
 
     async def mark_clean(self, ids: Iterable[bytes]) -> None: ...
 
@@ -250,7 +250,7 @@ class UploadQueue:
 
     async def _upload(self, ref: BlockRef) -> None:
         async with self._uploads:  # also bounds how many sealed blocks are in memory
-            sealed = await self.dirty.get(ref.id)
+            sealed = await self.dirty.get(ref.id, count=False)
             if sealed is None:
                 raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
             await self.blocks.upload(ref, sealed)

@@ -31,7 +31,12 @@ from rich.progress import (
 
 from cloudfs.errors import CloudfsError
 from cloudfs.sdk.client import Client, Filespace
-from cloudfs.sdk.models import ClientConfig, ServiceAccountCredentials
+from cloudfs.sdk.models import (
+    ClientConfig,
+    ServiceAccountCredentials,
+    StorageConfig,
+    StorageMode,
+)
 from cloudfs.workspace.registry import Registry, default_home
 
 __all__ = ["Context", "cli_errors", "pass_ctx", "progress", "read_passphrase"]
@@ -54,6 +59,15 @@ class Context:
     def registry(self) -> Registry:
         return Registry(self.home)
 
+    @property
+    def state_root(self) -> Path:
+        """The CLI's local state (cache, journal, pins): ``$CLOUDFS_HOME/state``."""
+        return self.home / "state"
+
+    def state_folder(self) -> Path:
+        """The selected filespace's state folder (without opening the filespace)."""
+        return self.state_root / "filespaces" / self.registry.find(name=self.filespace).id
+
     def open(self) -> Filespace:
         """Link the selected filespace (once per command)."""
         if self._filespace is None:
@@ -64,7 +78,8 @@ class Context:
                 else read_passphrase(self.passphrase_file)
             )
             client = self._client = Client(
-                config=ClientConfig(home=self.home, passphrase=passphrase)
+                storage=StorageConfig(mode=StorageMode.PHYSICAL, root_path=self.state_root),
+                config=ClientConfig(home=self.home, passphrase=passphrase),
             )
             if passphrase is None and token:
                 client.login(ServiceAccountCredentials(token))

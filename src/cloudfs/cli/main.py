@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cloudfs.cli import files, sa
+from cloudfs.cli import files, local, sa
 from cloudfs.cli.common import Context, cli_errors, home_option, pass_ctx, read_passphrase
 from cloudfs.codec.keys import KdfParams
 from cloudfs.store.config import S3StoreConfig
@@ -137,6 +137,7 @@ def info(ctx: Context) -> None:
 
 
 files.register(cli)
+local.register(cli)
 cli.add_command(sa.sa)
 
 

@@ -15,10 +15,12 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from cloudfs.cache.pins import Pin, PinStore
 from cloudfs.errors import (
     AuthenticationError,
     ClientError,
@@ -35,7 +37,9 @@ from cloudfs.sdk.models import (
     SyncMode,
     WorkspaceInfo,
 )
+from cloudfs.vfs import paths
 from cloudfs.vfs.core import VfsOptions
+from cloudfs.vfs.pinning import warm_up
 from cloudfs.workspace.filespace import OpenFilespace, Secret, open_filespace
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token, default_home
 
@@ -261,6 +265,59 @@ class Filespace:
         """Return when every pending change is durable and visible to others."""
         self._check_linked()
         self._run(self._opened.vfs.sync_all())
+
+    # -- the local cache ---------------------------------------------------------------------
+    def pin(self, path: str) -> Pin:
+        """Keep ``path`` (a file, or a folder recursively) in the local cache.
+
+        The process that owns the cache fetches it in the background; see ``list_pins``.
+        """
+        self._check_linked()
+        inode = self._run(paths.resolve(self._opened.vfs, self.fs._full(path)))
+        pin = PinStore(self._opened.state.pins_path).add(paths.normalize(path), inode.ino)
+        if self._opened.pinner is not None:
+            self._opened.pinner.wake()
+        return pin
+
+    def unpin(self, path: str) -> bool:
+        """Stop pinning ``path``; False if it was not pinned."""
+        self._check_linked()
+        found = PinStore(self._opened.state.pins_path).remove(paths.normalize(path))
+        if found and self._opened.pinner is not None:
+            self._opened.pinner.wake()
+        return found
+
+    def list_pins(self) -> list[Pin]:
+        """The pins and how far each got: pinning, pinned, or could not pin (and why)."""
+        self._check_linked()
+        return PinStore(self._opened.state.pins_path).load()
+
+    def sync_pins(self) -> list[Pin]:
+        """Pin now (in this process, if it owns the cache) and return the pins' states."""
+        self._check_linked()
+        if self._opened.pinner is not None:
+            self._run(self._opened.pinner.sync())
+        return self.list_pins()
+
+    def warm_up(self, path: str, progress: Callable[[int], None] | None = None) -> int:
+        """Fetch everything at or under ``path`` into the local cache; the bytes fetched."""
+        self._check_linked()
+        opened = self._opened
+        inode = self._run(paths.resolve(opened.vfs, self.fs._full(path)))
+        _files, size = self._run(warm_up(opened.vfs, opened.state.disk, inode.ino, progress))
+        return size
+
+    def clear_cache(self) -> None:
+        """Drop every clean, unpinned block from the local cache."""
+        self._check_linked()
+        if not self.owns_cache:
+            raise ClientError("the cache is in use by another process (a mount?): clear it there")
+        self._run(self._opened.state.disk.clear())
+
+    @property
+    def owns_cache(self) -> bool:
+        """False when another process has this filespace's cache (this one writes through)."""
+        return not self._opened.state.write_through
 
     def unlink(self) -> None:
         """Close the filespace (syncing first under SYNC_ALL).  Idempotent."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.cache.pins import PinStore
 from cloudfs.codec.crypto import NameCipher, SecretBox
 from cloudfs.codec.descriptor import FilespaceDescriptor
 from cloudfs.codec.envelope import BlockCodec
@@ -29,6 +30,7 @@ from cloudfs.store.obstore_backend import open_store
 from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Capacity, Vfs, VfsOptions, unbounded_capacity
 from cloudfs.vfs.names import Cipher
+from cloudfs.vfs.pinning import Pinner
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token
 from cloudfs.workspace.state import ClientState
 
@@ -73,10 +75,13 @@ class OpenFilespace:
     meta: MetaStore
     vfs: Vfs
     state: ClientState
+    pinner: Pinner | None = None
 
     async def close(self, *, drain: bool = True) -> None:
         """Close the layers; with ``drain``, every pending write is committed first."""
         try:
+            if self.pinner is not None:
+                await self.pinner.close()
             await self.vfs.close(drain=drain)
         finally:
             try:
@@ -184,7 +189,11 @@ async def open_filespace(
             capacity=_capacity(store, registry),
         )
         await vfs.start()
-        return OpenFilespace(record, descriptor, store, meta, vfs, state)
+        opened = OpenFilespace(record, descriptor, store, meta, vfs, state)
+        if not state.write_through:  # this process owns the cache: it keeps the pins
+            opened.pinner = Pinner(vfs, state.disk, PinStore(state.pins_path))
+            opened.pinner.start()
+        return opened
     except BaseException:
         if state is not None:
             await state.close()

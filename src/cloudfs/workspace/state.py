@@ -5,6 +5,7 @@ Layout, under the client's state root (``StorageConfig``)::
     <root>/<filespace id>/lock            flock held while a process has it open
     <root>/<filespace id>/cache/          the disk cache (sealed blocks + index)
     <root>/<filespace id>/journal.sqlite  writes accepted locally, not yet committed
+    <root>/<filespace id>/pins.json       pinned paths and how far pinning got
 
 One process at a time owns a state folder (the lock).  A second process opening the same
 filespace with the same root — a CLI command while a mount runs, say — gets a private
@@ -48,6 +49,7 @@ class ClientState:
     disk: DiskCache
     journal: Journal
     write_through: bool
+    pins_path: Path  # in the shared folder even when this process writes through
     _lock: IO[str] | None
     _temporary: bool
 
@@ -68,7 +70,8 @@ class ClientState:
         except BaseException:
             _release(folder, lock, temporary)
             raise
-        return cls(folder, disk, journal, temporary, lock, temporary)
+        shared = root / filespace_id if root is not None else folder
+        return cls(folder, disk, journal, temporary, shared / "pins.json", lock, temporary)
 
     async def close(self) -> None:
         try:
