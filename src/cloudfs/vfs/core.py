@@ -83,7 +83,7 @@ class DirItem:
 
 @dataclass(eq=False, slots=True)
 class FileHandle:
-    """One open of a file.  ``next_offset`` drives sequential read-ahead."""
+    """One open of a file.  ``next_offset`` and ``window`` drive read-ahead."""
 
     fh: int
     file: OpenFile
@@ -91,7 +91,7 @@ class FileHandle:
     writable: bool
     append: bool
     next_offset: int = 0
-    sequential_run: int = 0
+    window: int = 0  # blocks to prefetch ahead of the next read
 
 
 Capacity = Callable[[int], tuple[int, int]]
@@ -417,19 +417,27 @@ class Vfs:
             f.accept(inode)
 
     def _read_ahead(self, handle: FileHandle, offset: int, size: int, last: int) -> None:
-        """Prefetch the next blocks while a handle reads sequentially."""
-        handle.sequential_run = handle.sequential_run + 1 if offset == handle.next_offset else 0
+        """Prefetch ahead of a handle that reads sequentially.
+
+        The window (in blocks) doubles with every read that continues where the previous
+        one ended, up to ``readahead_bytes`` (and half the memory cache), and halves with
+        every read elsewhere, so random access soon fetches only the blocks it touches.
+        """
+        sequential = offset == handle.next_offset
         handle.next_offset = offset + size
-        if handle.sequential_run < 1:
+        budget = min(self.options.readahead_bytes, self.options.memory_cache_bytes // 2)
+        limit = max(1, budget // self.block_size)
+        handle.window = min(limit, max(1, 2 * handle.window)) if sequential else handle.window // 2
+        if not sequential or not handle.window:
             return
         f = handle.file
-        end = -(-f.known_size // self.block_size)
-        budget = min(self.options.readahead_bytes, self.options.memory_cache_bytes // 2)
-        window = max(1, budget // self.block_size)
-        for index in range(last + 1, min(last + 1 + window, end)):
+        end = -(-max(f.known_size, f.size) // self.block_size)
+        pending = self.queue.overlay(f.ino)
+        for index in range(last + 1, min(last + 1 + handle.window, end)):
             if index in f.dirty or index in f.staging:
                 continue
-            ref = f.staged.get(index) or f.block_map.get(index)
+            ref = f.staged.get(index) or (pending.blocks.get(index) if pending else None)
+            ref = ref or f.block_map.get(index)
             if ref is not None:
                 self.fetcher.prefetch(ref)
             elif index not in f.block_map:

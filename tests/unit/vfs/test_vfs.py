@@ -262,3 +262,32 @@ async def test_big_write_keeps_memory_bounded(vfs: Vfs) -> None:
     await vfs.release(handle.fh)
     assert peak <= 2 * vfs.options.max_inflight_per_file + 1
     assert (await vfs.getattr(inode.ino)).size == 200 * len(chunk)
+
+
+async def test_read_ahead_window_grows_when_sequential_and_shrinks_when_random(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", os.urandom(40 * BS))
+    h = await vfs.open(ino, os.O_RDONLY)
+    windows = []
+    for i in range(6):
+        await vfs.read(h.fh, i * BS, BS)
+        windows.append(h.window)
+    assert windows == sorted(windows)
+    assert windows[-1] > windows[0] >= 1
+    grown = h.window
+    for offset in (30 * BS, 3 * BS, 20 * BS):
+        await vfs.read(h.fh, offset, 100)
+    assert h.window < grown
+    await vfs.release(h.fh)
+
+
+async def test_small_random_read_fetches_only_its_block(vfs: Vfs) -> None:
+    ino = await write_file(vfs, "f", os.urandom(10 * BS))
+    await vfs.sync_all()
+    vfs.fetcher.clear()
+    vfs.disk.blocks.clear()  # the in-memory stand-in of the disk cache: cold
+    h = await vfs.open(ino, os.O_RDONLY)
+    before = vfs.fetcher.misses
+    await vfs.read(h.fh, 5 * BS + 17, 4096)  # not where the previous read ended
+    await vfs.read(h.fh, 2 * BS + 3, 4096)
+    assert vfs.fetcher.misses - before == 2
+    await vfs.release(h.fh)
