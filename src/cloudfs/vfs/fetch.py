@@ -29,6 +29,8 @@ from cloudfs.meta.protocol import BlockRef
 
 __all__ = ["BlockFetcher", "SealedCache"]
 
+MAX_INSERTS = 16  # disk-cache inserts in flight; a faster reader waits for them
+
 
 class SealedCache(Protocol):
     """What the fetcher needs of the disk cache."""
@@ -58,6 +60,7 @@ class BlockFetcher:
         self._lru_bytes = 0
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._slots = asyncio.Semaphore(concurrency)
+        self._inserts: set[asyncio.Future[bool]] = set()
         self.hits = 0
         self.misses = 0
 
@@ -96,9 +99,23 @@ class BlockFetcher:
         async with self._slots:
             sealed = await self.blocks.download(ref)
         plain = await self.blocks.unseal(ref, sealed)
-        if self.disk is not None:
-            await self.disk.put_clean(ref.id, sealed)
+        if self.disk is not None:  # off the read path: the reader has its bytes already
+            await self._cache_later(ref.id, sealed)
         return plain
+
+    async def _cache_later(self, block_id: bytes, sealed: bytes) -> None:
+        """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once."""
+        assert self.disk is not None
+        while len(self._inserts) >= MAX_INSERTS:
+            await asyncio.wait(self._inserts, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.ensure_future(self.disk.put_clean(block_id, sealed))
+        self._inserts.add(task)
+        task.add_done_callback(self._inserted)
+
+    def _inserted(self, task: asyncio.Future[bool]) -> None:
+        self._inserts.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed insert only costs a later miss
 
     def _done(self, block_id: bytes, task: asyncio.Future[bytes]) -> None:
         self._inflight.pop(block_id, None)
