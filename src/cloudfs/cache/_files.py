@@ -50,14 +50,20 @@ class BlockFiles:
             return f.read()
 
     def write(self, block_id: bytes, data: bytes, *, durable_name: bool) -> None:
-        """Atomically create the block's file; ``durable_name`` also fsyncs the directory."""
+        """Atomically create the block's file; ``durable_name`` makes it durable too.
+
+        A clean block is not fsynced: after a power cut its file may be short (dropped by
+        the size check on open) or hold garbage (refused by the AEAD and fetched again).
+        A dirty block is the only copy, so its data and its directory entry are synced.
+        """
         final = self.path(block_id)
         tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
         try:
             with open(tmp, "xb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+                if durable_name:
+                    f.flush()
+                    os.fsync(f.fileno())
             os.replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -66,7 +72,12 @@ class BlockFiles:
             _fsync_dir(final.parent)
 
     def sync_name(self, block_id: bytes) -> None:
-        """Make an existing file's name durable (a clean block that turned dirty)."""
+        """Make an existing file durable, data and name (a clean block that turned dirty)."""
+        fd = os.open(self.path(block_id), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         _fsync_dir(self.path(block_id).parent)
 
     def delete(self, block_ids: list[bytes]) -> None:
