@@ -1,9 +1,12 @@
 """Zero knowledge: nothing a user writes reaches storage or the metadata engine in the clear.
 
-A real filespace (create/open with a passphrase, local object store, SQLite engine) gets a
-file with a distinctive name and contents (compressible and incompressible), a folder, a
-symlink and xattrs.  Then every byte under the workspace folder — each stored object, the
-SQLite database and its write-ahead log — is scanned for any of them.
+A real filespace (create/open with a passphrase, local object store, SQLite engine, a
+persistent client state folder) gets a file with a distinctive name and contents
+(compressible and incompressible), a folder, a symlink and xattrs.  Then every byte under
+the workspace folder — each stored object, the SQLite database and its write-ahead log —
+and under the client's state folder — the disk cache's block files and index, the
+write-back journal and their logs: data at rest on the client — is scanned for any of
+them, while writes are only journaled, after they are committed, and after close.
 """
 
 from __future__ import annotations
@@ -12,11 +15,10 @@ import os
 import random
 from pathlib import Path
 
-from tests.contracts.vfs_contract import BS, VfsDriver
-
 from cloudfs.codec.keys import KdfParams
 from cloudfs.workspace.filespace import OpenFilespace, Secret, create_filespace, open_filespace
 from cloudfs.workspace.registry import Registry
+from tests.contracts.vfs_contract import BS, VfsDriver
 
 PASSPHRASE = "correct horse battery staple zk"
 NAME = "Quarterly-Merger-Plan-ZQXJ"
@@ -67,7 +69,16 @@ def scan(home: Path) -> list[str]:
     return leaks
 
 
-async def fill(opened: OpenFilespace) -> None:
+def scan_state(state: Path) -> list[str]:
+    """:func:`scan` of a client state folder, which must hold a cache and a journal."""
+    files = [p for p in state.rglob("*") if p.is_file()]
+    assert any(p.name == "journal.sqlite" for p in files)
+    assert any(p.name.startswith("index.sqlite") for p in files)
+    return scan(state)
+
+
+async def fill(opened: OpenFilespace, state: Path) -> list[str]:
+    """Write everything; return the leaks found in ``state`` while writes were pending."""
     fs = VfsDriver(opened.vfs, uid=os.getuid(), gid=os.getgid())
     await fs.mkdir(f"/{DIR_NAME}")
     await fs.write_bytes(f"/{DIR_NAME}/{NAME}", COMPRESSIBLE)
@@ -75,9 +86,11 @@ async def fill(opened: OpenFilespace) -> None:
     await fs.symlink(LINK_TARGET, f"/{LINK_NAME}")
     await fs.setxattr(f"/{DIR_NAME}/{NAME}", XATTR_NAME, XATTR_VALUE)
     await fs.setxattr(f"/{DIR_NAME}", XATTR_NAME, XATTR_VALUE)
+    leaks_while_pending = scan_state(state)  # journaled, maybe not uploaded yet
     await opened.vfs.sync_all()
     assert await fs.read_bytes(f"/{DIR_NAME}/{NAME}") == COMPRESSIBLE
     assert await fs.readlink(f"/{LINK_NAME}") == LINK_TARGET
+    return leaks_while_pending
 
 
 async def test_nothing_readable_in_store_or_metadata(tmp_path: Path) -> None:
@@ -85,17 +98,23 @@ async def test_nothing_readable_in_store_or_metadata(tmp_path: Path) -> None:
     record = await create_filespace(
         registry, "zk", PASSPHRASE, block_size=BS, kdf=KdfParams.for_tests()
     )
-    opened = await open_filespace(registry, record, Secret(passphrase=PASSPHRASE))
+    state = tmp_path / "state"
+    opened = await open_filespace(registry, record, Secret(passphrase=PASSPHRASE), state_root=state)
     try:
-        await fill(opened)
+        assert not opened.state.write_through  # write-back: the journal and dirty blocks
+        leaks_while_pending = await fill(opened, state)
         db = registry.filespace_dir(record) / "meta.sqlite"
         assert db.exists()
         assert db.with_name("meta.sqlite-wal").exists()  # WAL mode: scanned too
+        assert (opened.state.folder / "journal.sqlite-wal").exists()  # the journal's too
         leaks_while_open = scan(registry.home)  # the WAL holds the fresh rows now
+        leaks_while_open += scan_state(state)  # the cache holds every block now
     finally:
         await opened.close()
+    assert leaks_while_pending == []
     assert leaks_while_open == []
     assert scan(registry.home) == []
+    assert scan_state(state) == []
 
 
 def test_the_scan_finds_plaintext(tmp_path: Path) -> None:

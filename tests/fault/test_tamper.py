@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.contracts.vfs_contract import BS, VfsDriver
-from tests.vfsutil import close_vfs, make_vfs
 
 from cloudfs.blocks.layout import object_key
 from cloudfs.codec.keys import KdfParams
@@ -26,6 +24,9 @@ from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Vfs
 from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
 from cloudfs.workspace.registry import Registry
+from tests.contracts.vfs_contract import BS, VfsDriver
+from tests.fault.faultutil import forget_cached
+from tests.vfsutil import close_vfs, make_vfs
 
 
 @pytest.fixture(params=["memory", "local"])
@@ -40,9 +41,11 @@ async def vfs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[V
 
 
 async def write_file(vfs: Vfs, path: str, data: bytes) -> list[BlockRef]:
-    """Write ``data`` to ``path`` (committed) and return its block refs in order."""
+    """Write ``data`` to ``path``, wait until it is in the store and committed (close only
+    journals it), and return its block refs in order."""
     fs = VfsDriver(vfs)
     await fs.write_bytes(path, data)
+    await vfs.sync_all()
     ino = (await fs.stat(path)).ino
     refs = await vfs.meta.get_blocks(ino, 0, 1000)
     return [refs[i] for i in sorted(refs)]
@@ -53,8 +56,9 @@ def store_of(vfs: Vfs) -> ObjectStore:
 
 
 async def read_fresh(vfs: Vfs, path: str, offset: int = 0, size: int | None = None) -> bytes:
-    """Read as a client that has nothing cached would."""
-    vfs.fetcher.clear()
+    """Read as a client that has nothing cached would: the tampered object is what it
+    fetches (a cached copy would hide the tampering)."""
+    forget_cached(vfs)
     return await VfsDriver(vfs).read_bytes(path, offset, size)
 
 

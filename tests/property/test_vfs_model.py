@@ -16,6 +16,7 @@ Failures Hypothesis found are kept below as explicit regression tests.
 from __future__ import annotations
 
 import asyncio
+import time
 import errno
 import os
 import random
@@ -508,19 +509,28 @@ def test_regression_create_excl_on_a_dangling_symlink_is_eexist() -> None:
 
 
 def test_regression_stale_upload_error_after_recovery() -> None:
-    """A background upload failed, the store came back: the next close must commit."""
+    """Background uploads failed, the store came back: the queue must commit, and no
+    stale failure may surface (close journals at once; sync_all waits for the commit)."""
     state = VfsVersusModel()
     try:
         state.start()
         fh = state.open_handle(path="/a")
-        store = state.driver.vfs.blocks.store
-        state.driver.vfs.blocks.store = _DownStore(store)
+        vfs = state.driver.vfs
+        store = vfs.blocks.store
+        vfs.blocks.store = _DownStore(store)
         state.write_handle(fh=fh, offset=0, data=bytes(range(256)) * (BS // 128))
-        file = state.driver.vfs.handle(fh).file
-        state.run(asyncio.gather(*file.uploading.values()))
-        state.driver.vfs.blocks.store = store
+        file = vfs.handle(fh).file
+        if file.staging:
+            state.run(asyncio.wait(list(file.staging.values())))
         state.close_handle(fh=fh)
-        state.driver.vfs.fetcher.clear()
+
+        deadline = time.monotonic() + 10
+        while not vfs.queue.status().retrying:  # until an upload has failed
+            assert time.monotonic() < deadline
+            state.run(asyncio.sleep(0.01))
+        vfs.blocks.store = store
+        state.run(asyncio.wait_for(vfs.sync_all(), 30))
+        vfs.fetcher.clear()
         state.trees_agree()
     finally:
         state.teardown()

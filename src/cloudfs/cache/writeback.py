@@ -8,12 +8,15 @@ How a write becomes durable and visible:
    mtime and block slots — to the :class:`~cloudfs.cache.journal.Journal`.  Once that
    returns, the write survives a killed process; ``close()`` may return.
 3. A worker takes records oldest first (one at a time per inode, several inodes at once),
-   uploads their blocks with bounded concurrency, marks them clean in the cache, commits
-   the block map to the metadata engine in one transaction, and only then forgets the
-   record.  Upload first, commit second: metadata never points at a missing object.
+   uploads their blocks with bounded concurrency, commits the block map to the metadata
+   engine in one transaction, marks the blocks clean in the cache (evictable: a retry or
+   a replay no longer needs them) and only then forgets the record.  Upload first, commit
+   second: metadata never points at a missing object.
 4. Failures (store down, timeouts, metadata busy) are retried with exponential backoff,
-   capped, forever: an outage delays uploads, never loses them.  A record whose inode was
-   deleted meanwhile is dropped and its objects removed.
+   capped, forever; a retry re-sends only the blocks that did not go through.  An outage
+   delays uploads, never loses them.  A record that cannot be committed (a dirty block
+   lost or damaged locally) fails every later ``wait`` that covers its inode.  A record
+   whose inode was deleted meanwhile is dropped and its objects removed.
 5. On start, records left by a previous process are replayed; dirty blocks no record names
    (staged by a writer that never reached close) are discarded: they were never
    acknowledged.
@@ -111,7 +114,8 @@ class UploadQueue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._retrying = False
         self._last_error = ""
-        self._failed: dict[int, str] = {}  # seq → why (kept in the journal for a restart)
+        # seq → (ino, why): kept in the journal for a restart, reported by every wait
+        self._failed: dict[int, tuple[int, str]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,7 +164,7 @@ class UploadQueue:
         targets = {s for s, r in self._records.items() if ino is None or r.ino == ino}
         async with self._changed:
             await self._changed.wait_for(lambda: not targets & self._records.keys())
-        failed = [self._failed[s] for s in targets if s in self._failed]
+        failed = [why for i, why in self._failed.values() if ino is None or i == ino]
         if failed:
             raise OSError(errno.EIO, f"a journaled write could not be committed: {failed[0]}")
 
@@ -223,13 +227,14 @@ class UploadQueue:
         return bool(self._runnable())
 
     async def _process(self, record: JournalRecord) -> None:
+        uploaded: set[bytes] = set()  # a retry re-sends only what has not gone through
         try:
-            inode = await self._with_retries(lambda: self._apply(record))
+            inode = await self._with_retries(lambda: self._apply(record, uploaded))
             await self.journal.done(record.seq)
             if inode is not None and self.on_commit is not None:
                 self.on_commit(record, inode)
         except Exception as e:
-            self._failed[record.seq] = str(e)
+            self._failed[record.seq] = (record.ino, str(e))
         finally:
             async with self._changed:
                 self._records.pop(record.seq, None)
@@ -237,23 +242,36 @@ class UploadQueue:
                 self._rebuild_overlay(record.ino)
                 self._changed.notify_all()
 
-    async def _apply(self, record: JournalRecord) -> Inode | None:
-        await asyncio.gather(*(self._upload(ref) for ref in record.blocks.values()))
-        await self.dirty.mark_clean([ref.id for ref in record.blocks.values()])
+    async def _apply(self, record: JournalRecord, uploaded: set[bytes]) -> Inode | None:
+        todo = [ref for ref in record.blocks.values() if ref.id not in uploaded]
+        results = await asyncio.gather(
+            *(self._upload(ref, uploaded) for ref in todo), return_exceptions=True
+        )
+        # Every upload has finished (none keeps running behind a retry); a lost local
+        # block cannot be retried, so it decides before any transient failure.
+        errors = [r for r in results if isinstance(r, BaseException)]
+        errors.sort(key=lambda e: not isinstance(e, IntegrityError))
+        if errors:
+            raise errors[0]
         try:
-            return await self.meta.commit_write(
+            inode = await self.meta.commit_write(
                 record.ino, size=record.size, blocks=record.blocks, mtime_ns=record.mtime_ns
             )
         except FileNotFoundError:  # the file was deleted meanwhile: nothing to commit
             await self._drop(record)
             return None
+        # Only now may the blocks be evicted: until the commit, a retry or the replay
+        # after a crash needs them (the record is forgotten after this returns).
+        await self.dirty.mark_clean([ref.id for ref in record.blocks.values()])
+        return inode
 
-    async def _upload(self, ref: BlockRef) -> None:
+    async def _upload(self, ref: BlockRef, uploaded: set[bytes]) -> None:
         async with self._uploads:  # also bounds how many sealed blocks are in memory
             sealed = await self.dirty.get(ref.id, count=False)
             if sealed is None:
                 raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
             await self.blocks.upload(ref, sealed)
+        uploaded.add(ref.id)
 
     async def _drop(self, record: JournalRecord) -> None:
         ids = [ref.id for ref in record.blocks.values()]

@@ -116,6 +116,12 @@ class DiskCacheLike(Protocol):
     def dirty_limit(self) -> int: ...
 
 
+def _written(inode: Inode, size: int, mtime_ns: int) -> Inode:
+    """``inode`` after a write not yet committed: a write changes mtime and ctime."""
+    ctime_ns = max(inode.ctime_ns, mtime_ns)
+    return dataclasses.replace(inode, size=size, mtime_ns=mtime_ns, ctime_ns=ctime_ns)
+
+
 def unbounded_capacity(used: int) -> tuple[int, int]:
     free = 1 << 50  # an object store has no fixed size: report 1 PiB free
     return used + free, free
@@ -177,16 +183,17 @@ class Vfs:
             return dataclasses.replace(inode, size=self.cipher.target_length(inode.size))
         f = self._files.get(inode.ino)
         if f is not None and f.has_changes:
-            return dataclasses.replace(inode, size=f.size, mtime_ns=f.mtime_ns)
+            return _written(inode, f.size, f.mtime_ns)
         pending = self.queue.overlay(inode.ino)
         if pending is not None:
-            return dataclasses.replace(inode, size=pending.size, mtime_ns=pending.mtime_ns)
+            return _written(inode, pending.size, pending.mtime_ns)
         return inode
 
     async def setattr(self, ino: int, changes: AttrChanges) -> Inode:
-        """Change attributes; a size change first lets pending writes reach the engine."""
+        """Change attributes; a size or mtime change first lets pending writes reach the
+        engine (committed later, they would undo it)."""
         f = self._files.get(ino)
-        if changes.size is not None:
+        if changes.size is not None or changes.mtime_ns is not None:
             if f is not None:
                 await f.commit()
             await self.queue.wait(ino)
@@ -517,15 +524,17 @@ class Vfs:
 
     async def close(self, *, drain: bool = True) -> None:
         """Stop: with ``drain``, commit everything first; otherwise the journal keeps it."""
-        if drain:
-            await self.sync_all()
-            with contextlib.suppress(Exception):
-                while await self.collect_garbage():
-                    pass
-            for fh in list(self._handles):
+        try:
+            if drain:
+                await self.sync_all()
                 with contextlib.suppress(Exception):
-                    await self.release(fh)
-        await self.queue.close(drain=False)
+                    while await self.collect_garbage():
+                        pass
+                for fh in list(self._handles):
+                    with contextlib.suppress(Exception):
+                        await self.release(fh)
+        finally:  # a write that could not be committed is reported, but the worker stops
+            await self.queue.close(drain=False)
 
     # -- helpers --------------------------------------------------------------------------
     def _name(self, parent: int, name: str) -> bytes:

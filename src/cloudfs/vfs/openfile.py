@@ -9,7 +9,9 @@ visible to reads through another at once, as POSIX requires.  The mechanism:
   (``staging``): sealed (compressed, encrypted under a fresh id) and stored in the disk
   cache as dirty, durable on local disk.  Its buffer is then dropped and its ref waits in
   ``staged``.  Writers wait when ``max_inflight`` blocks are being sealed, and the disk
-  cache makes them wait when dirty data fills it, which bounds memory and disk.
+  cache makes them wait when dirty data fills it, which bounds memory and disk.  A writer
+  that waits on stalled staging first journals its staged blocks (``_progress``): they
+  hold dirty room that only their upload frees.
 * ``commit`` (flush, fsync, close) stages what is still dirty, then submits one record —
   size, mtime, staged block slots — to the upload queue's journal.  When it returns the
   write survives a killed process; the queue uploads and commits it to the metadata
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 
 from cloudfs.blocks.blockstore import BlockStore
@@ -43,6 +46,7 @@ from cloudfs.vfs.staging import Staging
 __all__ = ["OpenFile"]
 
 MAP_CHUNK = 256  # block refs loaded per metadata call
+STALL_SECONDS = 0.05  # staging this long without progress: journal the staged blocks
 
 
 class OpenFile:
@@ -128,22 +132,29 @@ class OpenFile:
                     buf.extend(bytes(span.start - len(buf)))
                 buf[span.start : span.end] = view[pos : pos + span.length]
                 pos += span.length
+                # The size grows with each block, so that a record submitted in the middle
+                # of a large write covers every block it names.
+                self.size = max(self.size, offset + pos)
+                self.mtime_ns = time.time_ns()
                 if span.end == self.block_size:
                     await self._stage(span.index)
+                    await self._submit_if_over_limit()
             while len(self.dirty) > self.max_dirty:  # scattered partial writes
                 await self._stage(next(iter(self.dirty)))
-            self.size = max(self.size, offset + len(view))
-            self.mtime_ns = time.time_ns()
-            if self._staged_bytes() >= self.stage_limit():
-                await self._submit(wait_staging=False)
+            await self._submit_if_over_limit()
         return len(view)
+
+    async def _submit_if_over_limit(self) -> None:
+        if self._staged_bytes() >= self.stage_limit():
+            await self._submit(wait_staging=False)
 
     async def _buffer_for(self, index: int, *, whole: bool) -> bytearray:
         buf = self.dirty.get(index)
         if buf is not None:
             return buf
         if index in self.staging:
-            await asyncio.wait([self.staging[index]])
+            while index in self.staging:
+                await self._progress()
             buf = self.dirty.get(index)  # staging failed and gave its bytes back
             if buf is not None:
                 return buf
@@ -166,9 +177,24 @@ class OpenFile:
         return sum(ref.stored for ref in self.staged.values())
 
     async def _stage(self, index: int) -> None:
+        while self._inflight.locked():
+            await self._progress()
         await self._inflight.acquire()
         data = bytes(self.dirty.pop(index))
         self.staging[index] = asyncio.ensure_future(self._stage_block(index, data))
+
+    async def _progress(self) -> None:
+        """Wait until some block being staged is done (call with ``lock`` held).
+
+        A staged block holds dirty room in the disk cache until a record names it and the
+        queue uploads it.  When staging stalls (dirty data fills the cache), journal what
+        is staged, or the stalled blocks could wait for room this file itself holds.
+        """
+        done, _ = await asyncio.wait(
+            list(self.staging.values()), timeout=STALL_SECONDS, return_when=FIRST_COMPLETED
+        )
+        if not done and self.staged:
+            await self._submit(wait_staging=False)
 
     async def _stage_block(self, index: int, data: bytes) -> None:
         try:
@@ -192,8 +218,8 @@ class OpenFile:
             self._errors.clear()  # only this commit's failures may fail it
             for index in list(self.dirty):
                 await self._stage(index)
-        if self.staging and wait_staging:
-            await asyncio.wait(list(self.staging.values()))
+        while self.staging and wait_staging:
+            await self._progress()
         if self._errors and wait_staging:
             error, self._errors = self._errors[0], []
             raise error
