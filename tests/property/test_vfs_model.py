@@ -16,11 +16,11 @@ Failures Hypothesis found are kept below as explicit regression tests.
 from __future__ import annotations
 
 import asyncio
-import time
 import errno
 import os
 import random
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
