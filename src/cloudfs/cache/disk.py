@@ -56,9 +56,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from cloudfs._thread import DedicatedThread as Worker
 from cloudfs.cache._files import BlockFiles
 from cloudfs.cache._index import Index, Row, read_settings, write_setting
-from cloudfs.cache._worker import Worker
 from cloudfs.cache.policy import DEFAULT_POLICY, EvictionPolicy, make_policy
 from cloudfs.errors import ClientError, CloudfsError, ConfigurationError
 

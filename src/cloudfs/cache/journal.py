@@ -12,16 +12,15 @@ All SQLite work runs on one dedicated thread; callers are coroutines.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import struct
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from cloudfs._thread import DedicatedThread
 from cloudfs.blocks.ref import BlockRef
 
 __all__ = ["Journal", "JournalRecord", "read_summary"]
@@ -65,14 +64,14 @@ def _unpack(raw: bytes) -> dict[int, BlockRef]:
 class Journal:
     """Durable pending commits of one filespace client."""
 
-    def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, connection: sqlite3.Connection, thread: DedicatedThread) -> None:
         self._db = connection
-        self._executor = executor
+        self._thread = thread
 
     @classmethod
     async def open(cls, path: Path | str) -> Journal:
         """Open or create the journal at ``path`` (``":memory:"`` for tests)."""
-        executor = ThreadPoolExecutor(1, thread_name_prefix="cloudfs-journal")
+        thread = DedicatedThread("cloudfs-journal")
 
         def connect() -> sqlite3.Connection:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -81,11 +80,14 @@ class Journal:
             db.executescript(_SCHEMA)
             return db
 
-        loop = asyncio.get_running_loop()
-        return cls(await loop.run_in_executor(executor, connect), executor)
+        try:
+            return cls(await thread.call(connect), thread)
+        except BaseException:
+            thread.stop()
+            raise
 
     async def _run(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        return await self._thread.call(work)
 
     async def append(
         self, ino: int, size: int, mtime_ns: int, blocks: dict[int, BlockRef]
@@ -122,7 +124,7 @@ class Journal:
 
     async def close(self) -> None:
         await self._run(self._db.close)
-        self._executor.shutdown(wait=True)
+        self._thread.stop()
 
 
 def read_summary(path: Path) -> tuple[int, int, int]:

@@ -40,8 +40,8 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from cloudfs._thread import DedicatedThread
 from cloudfs.errors import ClientError, fs_error
-from cloudfs.meta._worker import DedicatedThread
 from cloudfs.meta.migrations import migrate
 from cloudfs.meta.sql import Dialect, SqlMetaStore, Tx
 
