@@ -39,7 +39,7 @@ from cloudfs.sdk.models import (
 )
 from cloudfs.workspace.registry import Registry, default_home
 
-__all__ = ["Context", "cli_errors", "pass_ctx", "progress", "read_passphrase"]
+__all__ = ["Context", "cli_errors", "parse_size", "pass_ctx", "progress", "read_passphrase"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True)
@@ -113,6 +113,18 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> s
         )
     entered: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
     return entered
+
+
+def parse_size(text: str) -> int:
+    """A byte count such as ``4m``, ``20g``, ``64KiB`` or ``1048576``."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"not a size: {text!r} (e.g. 4m, 20g)") from None
 
 
 def home_option(f: F) -> F:

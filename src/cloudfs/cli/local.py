@@ -16,18 +16,10 @@ import click
 from cloudfs.cache.disk import CacheUsage, DiskCache, read_usage, write_capacity
 from cloudfs.cache.journal import read_summary
 from cloudfs.cache.pins import PinStore
-from cloudfs.cli.common import Context, cli_errors, pass_ctx, progress
+from cloudfs.cli.common import Context, cli_errors, parse_size, pass_ctx, progress
 from cloudfs.errors import ClientError
 
 __all__ = ["register"]
-
-
-def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    text = text.strip().lower().removesuffix("ib").removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def _human(n: float) -> str:
@@ -88,7 +80,7 @@ def cache_info(ctx: Context) -> None:
 @cli_errors
 def cache_set_size(ctx: Context, size: str) -> None:
     """Change the cache size (e.g. 20g); a running process applies it within seconds."""
-    capacity = _size(size)
+    capacity = parse_size(size)
     folder = ctx.state_folder() / "cache"
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "index.sqlite").exists():

@@ -12,21 +12,20 @@ from pathlib import Path
 import click
 
 from cloudfs.cli import files, local, sa
-from cloudfs.cli.common import Context, cli_errors, home_option, pass_ctx, read_passphrase
+from cloudfs.cli.common import (
+    Context,
+    cli_errors,
+    home_option,
+    parse_size,
+    pass_ctx,
+    read_passphrase,
+)
 from cloudfs.codec.keys import KdfParams
 from cloudfs.store.config import S3StoreConfig
 from cloudfs.workspace.filespace import DEFAULT_BLOCK_SIZE, create_filespace
 from cloudfs.workspace.registry import default_home
 
 __all__ = ["cli", "main"]
-
-
-def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text = text.strip().lower().removesuffix("ib").removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +101,7 @@ def init(
             name,
             passphrase,
             store=store,
-            block_size=_size(block_size),
+            block_size=parse_size(block_size),
             kdf=KdfParams.default(),
         )
     )

@@ -19,11 +19,11 @@ cache needs no invalidation, only eviction.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Protocol
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.cache.memory import MemoryCache
 from cloudfs.errors import IntegrityError
 from cloudfs.meta.protocol import BlockRef
 
@@ -55,9 +55,7 @@ class BlockFetcher:
     ) -> None:
         self.blocks = blocks
         self.disk = disk
-        self.memory_bytes = memory_bytes
-        self._lru: OrderedDict[bytes, bytes] = OrderedDict()
-        self._lru_bytes = 0
+        self.memory = MemoryCache(memory_bytes)
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._inserts: set[asyncio.Future[bool]] = set()
@@ -66,9 +64,8 @@ class BlockFetcher:
 
     async def get(self, ref: BlockRef) -> bytes:
         """The block's plaintext, from memory, a fetch in flight, or the store."""
-        cached = self._lru.get(ref.id)
+        cached = self.memory.get(ref.id)
         if cached is not None:
-            self._lru.move_to_end(ref.id)
             self.hits += 1
             return cached[: ref.size]
         future = self._inflight.get(ref.id)
@@ -78,7 +75,7 @@ class BlockFetcher:
 
     def prefetch(self, ref: BlockRef) -> None:
         """Start fetching ``ref`` in the background unless it is cached or in flight."""
-        if ref.id not in self._lru and ref.id not in self._inflight:
+        if ref.id not in self.memory and ref.id not in self._inflight:
             self._start(ref)
 
     def _start(self, ref: BlockRef) -> asyncio.Future[bytes]:
@@ -124,15 +121,8 @@ class BlockFetcher:
         self.remember(block_id, task.result())
 
     def remember(self, block_id: bytes, data: bytes) -> None:
-        """Keep a block just written or read, evicting the least recently used."""
-        if len(data) > self.memory_bytes or block_id in self._lru:
-            return
-        self._lru[block_id] = data
-        self._lru_bytes += len(data)
-        while self._lru_bytes > self.memory_bytes:
-            _, old = self._lru.popitem(last=False)
-            self._lru_bytes -= len(old)
+        """Keep a block just read, evicting the least recently used."""
+        self.memory.put(block_id, data)
 
     def clear(self) -> None:
-        self._lru.clear()
-        self._lru_bytes = 0
+        self.memory.clear()
