@@ -30,6 +30,9 @@ class MemoryDiskCache:
         self.blocks: dict[bytes, bytes] = {}
         self.dirty: set[bytes] = set()
 
+    def __contains__(self, block_id: object) -> bool:
+        return block_id in self.blocks
+
     async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None:
         return self.blocks.get(block_id)
 

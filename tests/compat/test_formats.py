@@ -33,3 +33,23 @@ def test_fixture_opens_and_reads(fixture: Path, tmp_path: Path) -> None:
             assert fs.read_file(f"/folder/{name}") == data
         assert fs.read_symlink("/link") == "folder/hello.txt"
         assert fs.read_file("/link") == contents()["hello.txt"]
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_writers_keep_the_fixtures_envelope_version(fixture: Path, tmp_path: Path) -> None:
+    """A format-1 filespace keeps writing version-1 blocks, which its older clients read."""
+    home = tmp_path / "home"
+    shutil.copytree(fixture, home)
+    meta = json.loads((fixture / "FIXTURE.json").read_text())
+    before = {p for p in home.rglob("blocks/*/*") if p.is_file()}
+    config = cloudfs.ClientConfig(home=home, passphrase=meta["passphrase"])
+    with cloudfs.Client(config=config) as client:
+        workspace = client.get_workspace(client.list_workspaces()[0].id)
+        filespace = workspace.link_filespace(name="fixture")
+        filespace.fs.write_file("/new.bin", bytes(range(256)) * 1000)
+        filespace.sync_all()
+    written = [p for p in home.rglob("blocks/*/*") if p.is_file() and p not in before]
+    written = [p for p in written if "objects" in p.parts]
+    assert written
+    expected = 1 if meta["format_version"] == 1 else 2
+    assert {p.read_bytes()[4] for p in written} == {expected}

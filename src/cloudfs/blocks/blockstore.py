@@ -2,7 +2,9 @@
 
 ``put`` seals (compress, then encrypt with the block id bound in) and uploads one block
 under a fresh random id and returns its :class:`~cloudfs.meta.protocol.BlockRef`; ``get``
-downloads and opens it, refusing anything that fails authentication.  Sealing and opening
+downloads and opens it, refusing anything that fails authentication.  ``get_frames``
+reads part of a framed (version-2, uncompressed) block with one ranged GET of only the
+frames a small read touches.  Sealing and opening
 run in worker threads (zstd and AES-GCM release the GIL), so the event loop only moves
 bytes.  An object is written once and never overwritten.
 """
@@ -14,6 +16,7 @@ from typing import Protocol
 
 from cloudfs.blocks.layout import new_block_id, object_key
 from cloudfs.blocks.ref import BlockRef
+from cloudfs.codec.envelope import FrameRange, frame_range, framed_size
 from cloudfs.errors import IntegrityError, ObjectNotFoundError
 from cloudfs.store.protocol import ObjectStore
 
@@ -24,6 +27,10 @@ class BlockCodecLike(Protocol):
     def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes: ...
 
     def open(self, block_id: bytes, sealed: bytes | memoryview, *, max_size: int) -> bytes: ...
+
+    def open_frames(
+        self, block_id: bytes, stored: bytes | memoryview, frames: FrameRange
+    ) -> bytes: ...
 
 
 class BlockStore:
@@ -64,6 +71,30 @@ class BlockStore:
             return await self.store.get(object_key(ref.id))
         except ObjectNotFoundError as e:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
+
+    @staticmethod
+    def frames_for(ref: BlockRef, start: int, end: int) -> FrameRange | None:
+        """The frames holding plaintext ``[start, end)`` of ``ref``, or None to read it whole.
+
+        Only an uncompressed version-2 block can be read in part; its stored size says so
+        (``framed_size``: a compressed or version-1 block is always smaller).  A guess that
+        is wrong fails authentication, and the caller reads the whole block instead.
+        """
+        end = min(end, ref.size)
+        if start >= end or ref.stored != framed_size(ref.size):
+            return None
+        frames = frame_range(ref.size, start, end)
+        return frames if frames.last_frame - frames.first + 1 < frames.frames else None
+
+    async def get_frames(self, ref: BlockRef, frames: FrameRange) -> bytes:
+        """The plaintext of ``frames`` (from ``frames.plain_offset``), by one ranged GET."""
+        try:
+            stored = await self.store.get_range(
+                object_key(ref.id), frames.stored_start, frames.stored_end - frames.stored_start
+            )
+        except ObjectNotFoundError as e:
+            raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
+        return self.codec.open_frames(ref.id, stored, frames)  # a few frames: cheap inline
 
     async def unseal(self, ref: BlockRef, sealed: bytes) -> bytes:
         """Authenticate and open a sealed block; :class:`IntegrityError` if it fails."""

@@ -300,6 +300,10 @@ class DiskCache:
         return data
 
     async def is_cached(self, block_id: bytes) -> bool:
+        return block_id in self
+
+    def __contains__(self, block_id: object) -> bool:
+        """Whether the block is here and readable (not being written or evicted)."""
         return block_id in self._entries and block_id not in self._busy
 
     async def pinned_ids(self) -> set[bytes]:

@@ -66,17 +66,22 @@ __all__ = [
     "validate_block_size",
 ]
 
-FORMAT_VERSION = 1
-"""The format this cloudfs writes for new filespaces."""
+FORMAT_VERSION = 2
+"""The format this cloudfs writes for new filespaces.
+
+1. blocks are version-1 envelopes (one AEAD message per block);
+2. new blocks are version-2 envelopes (64 KiB frames, so small reads fetch only the
+   frames they touch); version-1 blocks written before an upgrade stay readable.
+"""
 MIN_FORMAT_VERSION = 1
 """The oldest format this cloudfs opens."""
-MAX_FORMAT_VERSION = 1
+MAX_FORMAT_VERSION = 2
 """The newest format this cloudfs opens; newer ones need a newer cloudfs."""
 MIN_BLOCK_SIZE = 64 * 1024
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
 DESCRIPTOR_MAGIC = "cloudfs-filespace"
 KNOWN_FEATURES: frozenset[str] = frozenset()
-"""Optional format features this cloudfs implements (none yet in format 1)."""
+"""Optional format features this cloudfs implements (none yet)."""
 
 _ALGORITHMS = {"compression": "zstd", "cipher": "aes-256-gcm", "name_cipher": "aes-siv"}
 _FIELDS = frozenset({"magic", "format_version", "filespace_id", "block_size", "created_ns"})
@@ -115,6 +120,11 @@ class FilespaceDescriptor:
         ids = [slot.slot_id for slot in self.key_slots]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate key slot ids in {ids}")
+
+    @property
+    def envelope_version(self) -> int:
+        """The block envelope version writers of this filespace use (readers take both)."""
+        return 1 if self.format_version < 2 else 2
 
     # -- creating -------------------------------------------------------------------
 

@@ -100,6 +100,8 @@ Capacity = Callable[[int], tuple[int, int]]
 class DiskCacheLike(Protocol):
     """The disk cache as the VFS uses it (``cloudfs.cache.disk.DiskCache``)."""
 
+    def __contains__(self, block_id: object) -> bool: ...
+
     async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None: ...
 
     async def put_clean(self, block_id: bytes, sealed: bytes) -> bool: ...
@@ -376,8 +378,8 @@ class Vfs:
         """Up to ``size`` bytes at ``offset`` (fewer at the end of the file)."""
         pieces = await self._read_blocks(fh, offset, size)
         parts = []
-        for piece, data in pieces:
-            chunk = data[piece.start : piece.end]
+        for piece, data, base in pieces:
+            chunk = data[piece.start - base : piece.end - base]
             parts.append(chunk)
             if len(chunk) < piece.length:  # past the block's valid bytes: a hole
                 parts.append(bytes(piece.length - len(chunk)))
@@ -388,8 +390,8 @@ class Vfs:
     async def readinto(self, fh: int, offset: int, buffer: memoryview) -> int:
         """Like :meth:`read`, straight into ``buffer`` (one copy); the byte count."""
         pos = 0
-        for piece, data in await self._read_blocks(fh, offset, len(buffer)):
-            chunk = memoryview(data)[piece.start : piece.end]
+        for piece, data, base in await self._read_blocks(fh, offset, len(buffer)):
+            chunk = memoryview(data)[piece.start - base : piece.end - base]
             buffer[pos : pos + len(chunk)] = chunk
             if len(chunk) < piece.length:  # a hole
                 buffer[pos + len(chunk) : pos + piece.length] = bytes(piece.length - len(chunk))
@@ -398,8 +400,13 @@ class Vfs:
 
     async def _read_blocks(
         self, fh: int, offset: int, size: int
-    ) -> list[tuple[BlockSpan, bytes | bytearray]]:
-        """The block pieces covering the readable part of ``[offset, offset + size)``."""
+    ) -> list[tuple[BlockSpan, bytes | bytearray, int]]:
+        """The block pieces covering the readable part of ``[offset, offset + size)``.
+
+        Each comes with data and the block offset where the data starts: 0 for a whole
+        block, or where the frames of a partial read begin (a small read of a handle
+        whose access is random, see :meth:`_read_ahead`).
+        """
         handle = self.handle(fh)
         if not handle.readable:
             raise fs_error(errno.EBADF, "file not open for reading")
@@ -411,8 +418,11 @@ class Vfs:
             return []
         pieces = list(spans(offset, size, self.block_size))
         self._read_ahead(handle, offset, size, pieces[-1].index)
-        blocks = await asyncio.gather(*(f.read_block(p.index) for p in pieces))
-        return list(zip(pieces, blocks, strict=True))
+        whole = handle.window > 0 or size > self.block_size // 4
+        parts = await asyncio.gather(
+            *(f.read_part(p.index, p.start, p.end, whole=whole) for p in pieces)
+        )
+        return [(p, data, base) for p, (data, base) in zip(pieces, parts, strict=True)]
 
     async def _catch_up(self, f: OpenFile) -> None:
         """Adopt a newer committed version of an open file this client has not changed."""

@@ -4,6 +4,9 @@ Every read of stored data goes through one fetcher per filespace:
 
 * a small in-memory LRU of plaintext blocks, bounded in bytes, so a handle reading a block
   in pieces (the kernel and the SDK read 128 KiB–1 MiB at a time) fetches it once;
+* partial reads (:meth:`BlockFetcher.get_range`): a small random read of a block that is
+  nowhere local fetches only the 64 KiB frames it touches (one ranged GET), kept in the
+  memory cache by frame; the disk cache keeps whole blocks only;
 * one in-flight future per block id, so concurrent readers of the same block (and the
   read-ahead that asked for it first) share a single download;
 * a semaphore bounding concurrent downloads;
@@ -24,6 +27,7 @@ from typing import Protocol
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.cache.memory import MemoryCache
+from cloudfs.codec.envelope import FRAME_SHIFT
 from cloudfs.errors import IntegrityError
 from cloudfs.meta.protocol import BlockRef
 
@@ -32,8 +36,15 @@ __all__ = ["BlockFetcher", "SealedCache"]
 MAX_INSERTS = 16  # disk-cache inserts in flight; a faster reader waits for them
 
 
+def _frame_key(block_id: bytes, index: int) -> bytes:
+    """The memory-cache key of one frame (block ids are 16 bytes, so keys never collide)."""
+    return block_id + index.to_bytes(4, "big")
+
+
 class SealedCache(Protocol):
     """What the fetcher needs of the disk cache."""
+
+    def __contains__(self, block_id: object) -> bool: ...
 
     async def get(self, block_id: bytes) -> bytes | None: ...
 
@@ -61,6 +72,7 @@ class BlockFetcher:
         self._inserts: set[asyncio.Future[bool]] = set()
         self.hits = 0
         self.misses = 0
+        self.partial_misses = 0
 
     async def get(self, ref: BlockRef) -> bytes:
         """The block's plaintext, from memory, a fetch in flight, or the store."""
@@ -72,6 +84,35 @@ class BlockFetcher:
         if future is None:
             future = self._start(ref)
         return (await asyncio.shield(future))[: ref.size]
+
+    async def get_range(self, ref: BlockRef, start: int, end: int) -> tuple[bytes, int]:
+        """Plaintext covering ``[start, end)`` of the block, and the block offset it starts at.
+
+        The whole block (offset 0) when it is in memory, in the disk cache or in flight,
+        or cannot be read in part; otherwise only the frames the range touches.
+        """
+        cached = self.memory.get(ref.id)
+        if cached is not None:
+            self.hits += 1
+            return cached[: ref.size], 0
+        frames = self.blocks.frames_for(ref, start, end)
+        if frames is None or ref.id in self._inflight or (self.disk and ref.id in self.disk):
+            return await self.get(ref), 0
+        keys = [_frame_key(ref.id, i) for i in range(frames.first, frames.last_frame + 1)]
+        parts = [self.memory.get(key) for key in keys]
+        if all(part is not None for part in parts):
+            self.hits += 1
+            return b"".join(parts), frames.plain_offset  # type: ignore[arg-type]
+        self.partial_misses += 1
+        try:
+            async with self._slots:
+                plain = await self.blocks.get_frames(ref, frames)
+        except IntegrityError:
+            return await self.get(ref), 0  # the whole block decides: refetched and checked
+        size = 1 << FRAME_SHIFT
+        for n, key in enumerate(keys):
+            self.memory.put(key, plain[n * size : (n + 1) * size])
+        return plain, frames.plain_offset
 
     def prefetch(self, ref: BlockRef) -> None:
         """Start fetching ``ref`` in the background unless it is cached or in flight."""

@@ -107,17 +107,32 @@ class OpenFile:
 
     async def read_block(self, index: int) -> bytes | bytearray:
         """The current content of block ``index`` (maybe shorter than a block: zeros follow)."""
+        data, _ = await self.read_part(index, 0, self.block_size, whole=True)
+        return data
+
+    async def read_part(
+        self, index: int, start: int, end: int, *, whole: bool
+    ) -> tuple[bytes | bytearray, int]:
+        """Content of block ``index`` covering ``[start, end)``, and the offset it starts at.
+
+        With ``whole`` (or when the block is local) the whole block, from offset 0; else
+        possibly only the frames the range touches (a small random read).
+        """
         buf = self.dirty.get(index)
         if buf is not None:
-            return buf
+            return buf, 0
         task = self.staging.get(index)
         if task is not None:
             await asyncio.wait([task])
             buf = self.dirty.get(index)  # staging failed and gave the bytes back
             if buf is not None:
-                return buf
+                return buf, 0
         ref = self.staged.get(index) or await self.committed_ref(index)
-        return b"" if ref is None else await self.fetcher.get(ref)
+        if ref is None:
+            return b"", 0
+        if whole:
+            return await self.fetcher.get(ref), 0
+        return await self.fetcher.get_range(ref, start, end)
 
     # -- writing -------------------------------------------------------------------------
     async def write(self, offset: int, data: bytes | bytearray | memoryview) -> int:

@@ -174,7 +174,11 @@ async def open_filespace(
         master = descriptor.unlock(secret.material())
         keys = Subkeys.derive(master, descriptor.filespace_id)
         blocks = BlockStore(
-            store, BlockCodec(keys.data, descriptor.filespace_id), descriptor.block_size
+            store,
+            BlockCodec(
+                keys.data, descriptor.filespace_id, envelope_version=descriptor.envelope_version
+            ),
+            descriptor.block_size,
         )
         cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
         state = await ClientState.open(state_root, record.id, cache_bytes=cache_bytes)

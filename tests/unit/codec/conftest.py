@@ -26,9 +26,10 @@ def subkeys(master: bytes, filespace_id: bytes) -> Subkeys:
     return Subkeys.derive(master, filespace_id)
 
 
-@pytest.fixture
-def codec(subkeys: Subkeys, filespace_id: bytes) -> BlockCodec:
-    return BlockCodec(subkeys.data, filespace_id)
+@pytest.fixture(params=[1, 2], ids=["v1", "v2"])
+def codec(subkeys: Subkeys, filespace_id: bytes, request: pytest.FixtureRequest) -> BlockCodec:
+    """A codec of each envelope version: every envelope test runs against both."""
+    return BlockCodec(subkeys.data, filespace_id, envelope_version=request.param)
 
 
 @pytest.fixture

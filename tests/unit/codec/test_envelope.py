@@ -8,7 +8,14 @@ import threading
 import pytest
 
 from cloudfs.codec import BLOCK_OVERHEAD, BlockCodec, Subkeys
-from cloudfs.codec.envelope import BLOCK_MAGIC, FLAG_COMPRESSED
+from cloudfs.codec.envelope import (
+    BLOCK_MAGIC,
+    FLAG_COMPRESSED,
+    FRAME_OVERHEAD,
+    HEADER_V2_SIZE,
+    frame_range,
+    framed_size,
+)
 from cloudfs.errors import IntegrityError
 
 from .conftest import BLOCK
@@ -37,15 +44,77 @@ def test_layout_and_compression_flag(codec: BlockCodec) -> None:
     raw = os.urandom(1000)
     sealed_raw = codec.seal(BID, raw)
     sealed_text = codec.seal(BID, TEXT[:100_000])
-    assert sealed_raw[:5] == BLOCK_MAGIC + b"\x01"
+    assert sealed_raw[:5] == BLOCK_MAGIC + bytes([codec.envelope_version])
     assert sealed_raw[5] == 0
-    assert len(sealed_raw) == len(raw) + BLOCK_OVERHEAD
+    if codec.envelope_version == 1:
+        assert len(sealed_raw) == len(raw) + BLOCK_OVERHEAD
+    else:
+        assert sealed_raw[6:8] == bytes([16, 0])  # 64 KiB frames, reserved byte
+        assert len(sealed_raw) == len(raw) + HEADER_V2_SIZE + FRAME_OVERHEAD == framed_size(1000)
     assert sealed_text[5] == FLAG_COMPRESSED
     assert len(sealed_text) < 10_000
 
 
 def test_empty_block_is_just_the_envelope(codec: BlockCodec) -> None:
-    assert len(codec.seal(BID, b"")) == BLOCK_OVERHEAD == 34
+    expected = BLOCK_OVERHEAD if codec.envelope_version == 1 else HEADER_V2_SIZE + FRAME_OVERHEAD
+    assert len(codec.seal(BID, b"")) == expected == {1: 34, 2: 36}[codec.envelope_version]
+
+
+def test_version_2_frames_cost_28_bytes_per_64_kib() -> None:
+    codec = BlockCodec(os.urandom(32), b"fs")
+    data = os.urandom(4 * 65536 + 1)  # four full frames and one of a byte
+    sealed = codec.seal(BID, data)
+    assert len(sealed) == HEADER_V2_SIZE + 5 * FRAME_OVERHEAD + len(data) == framed_size(len(data))
+    assert codec.open(BID, sealed, max_size=BLOCK) == data
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(0, 1), (5, 4101), (65535, 65537), (3 * 65536, 4 * 65536 + 1), (0, 4 * 65536 + 1)],
+)
+def test_partial_read_opens_only_the_frames_touched(start: int, end: int) -> None:
+    codec = BlockCodec(os.urandom(32), b"fs")
+    data = os.urandom(4 * 65536 + 1)
+    sealed = codec.seal(BID, data)
+    frames = frame_range(len(data), start, end)
+    stored = sealed[frames.stored_start : frames.stored_end]
+    assert len(stored) <= (end - start) + 2 * (65536 + FRAME_OVERHEAD)
+    plain = codec.open_frames(BID, stored, frames)
+    assert plain[start - frames.plain_offset : end - frames.plain_offset] == data[start:end]
+
+
+def test_partial_read_refuses_tampered_moved_or_foreign_frames() -> None:
+    codec = BlockCodec(os.urandom(32), b"fs")
+    data = os.urandom(3 * 65536)
+    sealed = codec.seal(BID, data)
+    first, second = frame_range(len(data), 0, 1), frame_range(len(data), 65536, 65537)
+    frame0 = sealed[first.stored_start : first.stored_end]
+    frame1 = sealed[second.stored_start : second.stored_end]
+    with pytest.raises(IntegrityError):
+        codec.open_frames(BID, frame0, second)  # frame 0 served for frame 1
+    with pytest.raises(IntegrityError):
+        codec.open_frames(b"\x02" * 16, frame1, second)  # another block's id
+    flipped = bytearray(frame1)
+    flipped[40] ^= 1
+    with pytest.raises(IntegrityError):
+        codec.open_frames(BID, bytes(flipped), second)
+    with pytest.raises(IntegrityError):
+        codec.open_frames(BID, frame1[:-1], second)
+    # A block cut after its second frame: its new last frame was sealed as "not last".
+    cut = sealed[: second.stored_end]
+    with pytest.raises(IntegrityError):
+        codec.open(BID, cut, max_size=BLOCK)
+    last = frame_range(2 * 65536, 65536, 65537)
+    with pytest.raises(IntegrityError):
+        codec.open_frames(BID, frame1, last)
+
+
+def test_partial_read_of_a_compressed_block_fails_safely() -> None:
+    codec = BlockCodec(os.urandom(32), b"fs")
+    sealed = codec.seal(BID, TEXT[:200_000])
+    frames = frame_range(200_000, 0, 10)
+    with pytest.raises(IntegrityError):
+        codec.open_frames(BID, sealed[frames.stored_start : frames.stored_end], frames)
 
 
 def test_sealing_twice_uses_fresh_nonces(codec: BlockCodec) -> None:
@@ -121,7 +190,7 @@ def test_bad_magic_says_so(codec: BlockCodec) -> None:
         codec.open(BID, sealed, max_size=BLOCK)
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 3, 255])
 def test_unknown_version_says_so(codec: BlockCodec, version: int) -> None:
     sealed = bytearray(codec.seal(BID, b"data"))
     sealed[4] = version

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs
 
+from cloudfs.codec.envelope import FRAME_OVERHEAD, HEADER_V2_SIZE
+from cloudfs.errors import IntegrityError
 from cloudfs.meta.protocol import ROOT_INO, AttrChanges, InodeKind, RenameFlags, XattrFlags
+from cloudfs.store.config import MemoryStoreConfig
+from cloudfs.store.faulty import CountingStore
+from cloudfs.store.obstore_backend import open_store
+from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Vfs
 
 BS = SMALL_BLOCK
@@ -292,3 +298,56 @@ async def test_small_random_read_fetches_only_its_block(vfs: Vfs) -> None:
     await vfs.read(h.fh, 2 * BS + 3, 4096)
     assert vfs.fetcher.misses - before == 2
     await vfs.release(h.fh)
+
+
+async def test_small_random_reads_fetch_only_the_frames_they_touch() -> None:
+    store = CountingStore(open_store(MemoryStoreConfig()))
+    vfs = await make_vfs(store, block_size=1 << 20)
+    try:
+        data = os.urandom(3 * (1 << 20) + 5000)  # the last block is short
+        ino = await write_file(vfs, "f", data)
+        await vfs.sync_all()
+        vfs.fetcher.clear()
+        vfs.disk.blocks.clear()  # cold
+        store.reset()
+        h = await vfs.open(ino, os.O_RDONLY)
+        for offset in (2 * (1 << 20) + 70_000, 100_000, 65_530, 3 * (1 << 20) + 4000):
+            assert await vfs.read(h.fh, offset, 4096) == data[offset : offset + 4096]
+        assert store.count("get") == 1  # the short last block is one frame: read whole
+        assert store.count("get_range") == 3
+        assert store.bytes_moved("get_range") <= 4 * (2 * FRAME_OVERHEAD + (1 << 16)) + 4096
+        before = store.count("get_range")
+        assert await vfs.read(h.fh, 100_000, 10) == data[100_000:100_010]  # memory
+        assert store.count("get_range") == before
+        await vfs.release(h.fh)
+    finally:
+        await close_vfs(vfs)
+
+
+async def test_a_tampered_frame_is_refused_on_a_partial_read() -> None:
+    store = open_store(MemoryStoreConfig())
+    vfs = await make_vfs(store, block_size=1 << 20)
+    try:
+        data = os.urandom(1 << 20)
+        ino = await write_file(vfs, "f", data)
+        await vfs.sync_all()
+        vfs.fetcher.clear()
+        vfs.disk.blocks.clear()
+        [key] = [k async for k in _keys(store, "blocks/")]
+        sealed = bytearray(await store.get(key))
+        sealed[HEADER_V2_SIZE + 5 * (FRAME_OVERHEAD + (1 << 16)) + 100] ^= 1  # frame 5
+        await store.put(key, bytes(sealed))
+        h = await vfs.open(ino, os.O_RDONLY)
+        await vfs.read(h.fh, 1000, 1)  # first read: treated as sequential, whole block
+        vfs.fetcher.clear()
+        assert await vfs.read(h.fh, 9 * (1 << 16), 100) == data[9 * (1 << 16) :][:100]
+        with pytest.raises(IntegrityError):
+            await vfs.read(h.fh, 5 * (1 << 16) + 50, 100)
+        await vfs.release(h.fh)
+    finally:
+        await close_vfs(vfs)
+
+
+async def _keys(store: ObjectStore, prefix: str) -> AsyncIterator[str]:
+    async for item in store.list(prefix):
+        yield item.key
