@@ -27,3 +27,5 @@ find_uv() {
   UV="$ROOT/.tools/bin/uv"
 }
 find_uv
+# pyfuse3 (a dependency) compiles against libfuse3; the mount needs fusermount3 and /dev/fuse.
+apt_install fuse3 libfuse3-dev pkg-config gcc

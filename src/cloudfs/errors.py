@@ -14,6 +14,7 @@ derives from :class:`CloudfsError`::
     │   ├── FilespaceAlreadyLinkedError
     │   ├── WrongPassphraseError         no key slot opens with the secret given
     │   └── UnsupportedFormatError       a descriptor newer than this client understands
+    ├── MountError                       a mount point or filespace that cannot be mounted
     ├── IntegrityError (OSError)         stored bytes failed authentication (errno EIO)
     ├── ConflictError                    a compare-and-set on an inode version lost
     └── StoreError (OSError)             the object store failed; ``__cause__`` keeps why
@@ -39,6 +40,7 @@ __all__ = [
     "FilespaceError",
     "FilespaceNotFoundError",
     "IntegrityError",
+    "MountError",
     "ObjectExistsError",
     "ObjectNotFoundError",
     "StoreAccessDeniedError",
@@ -90,6 +92,10 @@ class WrongPassphraseError(FilespaceError):
 
 class UnsupportedFormatError(FilespaceError):
     """The filespace was written by a newer cloudfs (or is not a cloudfs filespace)."""
+
+
+class MountError(CloudfsError):
+    """A FUSE mount could not start: a bad mount point, or the filespace is mounted already."""
 
 
 class IntegrityError(CloudfsError, OSError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cloudfs.cli import files, local, sa
+from cloudfs.cli import files, local, mount, sa
 from cloudfs.cli.common import (
     Context,
     cli_errors,
@@ -137,8 +137,13 @@ def info(ctx: Context) -> None:
 
 files.register(cli)
 local.register(cli)
+mount.register(cli)
 cli.add_command(sa.sa)
 
 
 def main() -> None:
     cli(prog_name="cloudfs")
+
+
+if __name__ == "__main__":  # how ``cloudfs mount`` starts its background process
+    main()

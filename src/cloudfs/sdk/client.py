@@ -10,12 +10,14 @@ assembles its layers; ``Filespace.fs`` is then the path-based filesystem.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,12 +40,12 @@ from cloudfs.sdk.models import (
     WorkspaceInfo,
 )
 from cloudfs.vfs import paths
-from cloudfs.vfs.core import VfsOptions
+from cloudfs.vfs.core import Vfs, VfsOptions
 from cloudfs.vfs.pinning import warm_up
 from cloudfs.workspace.filespace import OpenFilespace, Secret, open_filespace
 from cloudfs.workspace.registry import FilespaceRecord, Registry, Token, default_home
 
-__all__ = ["Client", "Daemon", "Filespace", "Workspace", "create_daemon"]
+__all__ = ["Client", "Daemon", "Filespace", "FrontEnd", "Workspace", "create_daemon"]
 
 _linked_lock = threading.Lock()
 _linked: set[str] = set()  # ids of the filespaces linked by any Client in this process
@@ -225,6 +227,21 @@ class Workspace:
         return filespace
 
 
+@dataclass(frozen=True)
+class FrontEnd:
+    """What another front end serving a linked filespace in this process needs (FUSE).
+
+    ``vfs`` is owned by ``loop``, the client's private event-loop thread: touch it only
+    from coroutines run there (``asyncio.run_coroutine_threadsafe(coro, loop)``).
+    ``owns_state`` is False when another process holds the filespace's state folder
+    (cache and journal) and this one writes through a private cache instead.
+    """
+
+    vfs: Vfs
+    loop: asyncio.AbstractEventLoop
+    owns_state: bool
+
+
 class Filespace:
     """A linked filespace.  ``fs`` is its filesystem."""
 
@@ -313,6 +330,12 @@ class Filespace:
         if not self.owns_cache:
             raise ClientError("the cache is in use by another process (a mount?): clear it there")
         self._run(self._opened.state.disk.clear())
+
+    def front_end(self) -> FrontEnd:
+        """The VFS and the event loop that owns it, for a front end such as the mount."""
+        self._check_linked()
+        client = self._workspace._client
+        return FrontEnd(self._opened.vfs, client._loop.loop, self.owns_cache)
 
     @property
     def owns_cache(self) -> bool:
