@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,12 @@ class MemoryDiskCache:
 
     async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None:
         return self.blocks.get(block_id)
+
+    async def get_with(
+        self, block_id: bytes, use: Callable[[memoryview], bytes], *, count: bool = True
+    ) -> bytes | None:
+        sealed = self.blocks.get(block_id)
+        return None if sealed is None else use(memoryview(sealed))
 
     async def put_clean(self, block_id: bytes, sealed: bytes) -> bool:
         self.blocks[block_id] = sealed

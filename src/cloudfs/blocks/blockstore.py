@@ -98,7 +98,11 @@ class BlockStore:
 
     async def unseal(self, ref: BlockRef, sealed: bytes) -> bytes:
         """Authenticate and open a sealed block; :class:`IntegrityError` if it fails."""
-        plain = await asyncio.to_thread(self.codec.open, ref.id, sealed, max_size=self.block_size)
+        return await asyncio.to_thread(self.open_sealed, ref, sealed)
+
+    def open_sealed(self, ref: BlockRef, sealed: bytes | memoryview) -> bytes:
+        """:meth:`unseal` in the calling thread (for callers already in a worker)."""
+        plain = self.codec.open(ref.id, sealed, max_size=self.block_size)
         return plain if len(plain) <= ref.size else plain[: ref.size]
 
     async def delete(self, block_id: bytes) -> None:

@@ -28,10 +28,13 @@ import mmap
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 __all__ = ["BlockFiles"]
 
+T = TypeVar("T")
 _TMP_SUFFIX = ".tmp"
 _ID_HEX = 32
 _ALIGN = 4096
@@ -78,10 +81,17 @@ class BlockFiles:
 
     def read(self, block_id: bytes) -> bytes:
         """The file's bytes (``FileNotFoundError`` if it is gone)."""
+        return self.read_with(block_id, bytes)
+
+    def read_with(self, block_id: bytes, use: Callable[[memoryview], T]) -> T:
+        """``use(the file's bytes)``, without copying them out of the read buffer first.
+
+        ``use`` must not keep the view: the buffer is reused by the next read.
+        """
         fd = self._open(self.path(block_id), os.O_RDONLY)
         try:
             if not self._direct:
-                return _read_all(fd)
+                return use(memoryview(_read_all(fd)))
             size = os.fstat(fd).st_size
             buf = self._buffers.get(_aligned(size))
             done = 0
@@ -92,7 +102,7 @@ class BlockFiles:
                     if n == 0:
                         break
                     done += n
-                return bytes(view[:done])
+                return use(view[:done])
             finally:
                 view.release()
         finally:

@@ -51,16 +51,19 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from cloudfs._thread import DedicatedThread as Worker
 from cloudfs.cache._files import BlockFiles
 from cloudfs.cache._index import Index, Row, read_settings, write_setting
 from cloudfs.cache.policy import DEFAULT_POLICY, EvictionPolicy, make_policy
 from cloudfs.errors import ClientError, CloudfsError, ConfigurationError
+
+T = TypeVar("T")
 
 __all__ = [
     "DIRTY_FRACTION",
@@ -279,6 +282,14 @@ class DiskCache:
         Counts a hit or a miss for reads on behalf of users (``count``); the upload queue
         reading dirty blocks back is not a cache lookup and passes ``count=False``.
         """
+        return await self.get_with(block_id, bytes, count=count)
+
+    async def get_with(
+        self, block_id: bytes, use: Callable[[memoryview], T], *, count: bool = True
+    ) -> T | None:
+        """``use(sealed bytes)`` run in the reading thread (say, to decrypt them without
+        a copy), or None if the block is not cached.  Exceptions from ``use`` propagate.
+        """
         self._check_open()
         if block_id not in self._entries or block_id in self._busy:
             if count:
@@ -288,7 +299,7 @@ class DiskCache:
             self._policy.access(block_id)
             self._touched[block_id] = self._next_seq()
         try:
-            data = await asyncio.to_thread(self._files.read, block_id)
+            data = await asyncio.to_thread(self._files.read_with, block_id, use)
         except FileNotFoundError:
             self._vanished(block_id)
             if count:

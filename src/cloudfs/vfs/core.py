@@ -42,7 +42,7 @@ from cloudfs.meta.protocol import (
     XattrFlags,
 )
 from cloudfs.vfs._background import spawn
-from cloudfs.vfs.fetch import BlockFetcher
+from cloudfs.vfs.fetch import BlockFetcher, SealedCache
 from cloudfs.vfs.names import Cipher
 from cloudfs.vfs.openfile import OpenFile
 from cloudfs.vfs.staging import Staging
@@ -97,20 +97,15 @@ class FileHandle:
 Capacity = Callable[[int], tuple[int, int]]
 
 
-class DiskCacheLike(Protocol):
-    """The disk cache as the VFS uses it (``cloudfs.cache.disk.DiskCache``)."""
-
-    def __contains__(self, block_id: object) -> bool: ...
+class DiskCacheLike(SealedCache, Protocol):
+    """The disk cache as the VFS uses it (``cloudfs.cache.disk.DiskCache``): what the
+    fetcher reads, plus what the write path and the upload queue need."""
 
     async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None: ...
-
-    async def put_clean(self, block_id: bytes, sealed: bytes) -> bool: ...
 
     async def put_dirty(self, block_id: bytes, sealed: bytes) -> None: ...
 
     async def mark_clean(self, ids: Iterable[bytes]) -> None: ...
-
-    async def discard(self, ids: Iterable[bytes]) -> None: ...
 
     async def dirty_ids(self) -> list[bytes]: ...
 
