@@ -358,3 +358,31 @@ async def test_corrupt_dirty_cache_file_is_eio(site: Site) -> None:
         assert info.value.errno == errno.EIO
     finally:
         await close_vfs(vfs, drain=False)
+
+
+@pytest.mark.parametrize("files", [4, 5, 6, 7])
+async def test_idle_open_files_holding_staged_blocks_do_not_stall_a_writer(
+    site: Site, files: int
+) -> None:
+    """Files left open after writing hold staged (unjournaled) blocks in the dirty room;
+    when they fill it, another writer must still progress (their blocks get journaled)."""
+    vfs = await site.open(capacity=16 * BS)  # 12 blocks may be dirty; journal every 3
+    try:
+        fs = VfsDriver(vfs)
+        idle = []
+        for i in range(files):
+            h = await fs.open(f"/idle{i}", os.O_WRONLY | os.O_CREAT)
+            await asyncio.wait_for(fs.pwrite(h, bytes([i]) * (2 * BS + 10), 0), 30)
+            idle.append(h)
+        data = os.urandom(20 * BS)
+        h = await fs.open("/writer", os.O_WRONLY | os.O_CREAT)
+        await asyncio.wait_for(fs.pwrite(h, data, 0), 30)
+        await fs.close(h)
+        for handle in idle:
+            await fs.close(handle)
+        await asyncio.wait_for(vfs.sync_all(), 30)
+        assert await fs.read_bytes("/writer") == data
+        for i in range(files):
+            assert await fs.read_bytes(f"/idle{i}") == bytes([i]) * (2 * BS + 10)
+    finally:
+        await close_vfs(vfs)
