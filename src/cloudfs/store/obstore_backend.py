@@ -34,7 +34,11 @@ readers never see a partial object.
 **Two S3 clients.**  Reads and deletes go through a client with a read timeout (a server
 that stalls fails in seconds); puts go through one without, because the HTTP client also
 counts the read timeout while the request body is still being sent.  See
-:mod:`cloudfs.store.config` for the timeout settings.
+:mod:`cloudfs.store.config` for the timeout settings.  They bound one call (obstore's own
+retries included: refused connections fail in well under a second, a stalled server after
+about ``read_timeout``); riding out a longer outage is the caller's choice — reads wait
+a bounded time (:mod:`cloudfs.vfs.fetch`), uploads retry until the store returns
+(:mod:`cloudfs.cache.writeback`).
 
 **Errors** are translated by the single table in :mod:`cloudfs.store.translate`.  State is
 owned by whichever event loop calls in; obstore's stores are thread-safe and need no close.

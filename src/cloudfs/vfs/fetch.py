@@ -17,11 +17,28 @@ Every read of stored data goes through one fetcher per filespace:
 
 Blocks are immutable and named by random ids, so a cached block can never be stale; the
 cache needs no invalidation, only eviction.
+
+**Store outages.**  Memory and disk hits never touch the object store (nor does anything
+else a cached read needs: metadata is the local engine), so cached data keeps reading
+while the store is away.  A download that fails with a transient error
+(:class:`~cloudfs.errors.StoreUnavailableError`: unreachable, timed out, 5xx, 429) is
+retried with capped exponential backoff (``BACKOFF_FIRST`` doubling to ``BACKOFF_MAX``)
+until ``store_wait`` seconds (``VfsOptions.store_wait_seconds``, default
+``DEFAULT_STORE_WAIT`` = 10 s, or ``$CLOUDFS_STORE_WAIT``) have passed since the fetch
+started; then the read fails with ``StoreUnavailableError``, an ``OSError`` with errno
+``EIO``.  Once a failure has been seen the retries run under that deadline, so an attempt
+still in flight is abandoned when it passes; a first attempt that has not failed is left
+to the store's own timeouts (S3: ``cloudfs.store.config``), so a slow but working
+download is never cut off.  Readers of one block share the in-flight fetch, hence one
+wait; a partial (frame) read that finds the store unreachable joins the whole-block fetch
+for the same reason.  Nothing is remembered about a failure (no cache entry, no in-flight
+future once it ends), so the first read after the store returns fetches normally.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Protocol
@@ -29,12 +46,38 @@ from typing import Protocol
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.cache.memory import MemoryCache
 from cloudfs.codec.envelope import FRAME_SHIFT
-from cloudfs.errors import IntegrityError
+from cloudfs.errors import ConfigurationError, IntegrityError, StoreUnavailableError
 from cloudfs.meta.protocol import BlockRef
 
-__all__ = ["BlockFetcher", "SealedCache"]
+__all__ = [
+    "DEFAULT_STORE_WAIT",
+    "STORE_WAIT_ENV",
+    "BlockFetcher",
+    "SealedCache",
+    "default_store_wait",
+]
 
 MAX_INSERTS = 16  # disk-cache inserts in flight; a faster reader waits for them
+DEFAULT_STORE_WAIT = 10.0  # seconds a read waits for an unreachable store before EIO
+STORE_WAIT_ENV = "CLOUDFS_STORE_WAIT"
+BACKOFF_FIRST = 0.1  # seconds before the first retry of a failed download
+BACKOFF_MAX = 2.0  # the backoff doubles up to this
+
+
+def default_store_wait() -> float:
+    """``$CLOUDFS_STORE_WAIT`` (seconds, > 0) if set, else :data:`DEFAULT_STORE_WAIT`."""
+    text = os.environ.get(STORE_WAIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_STORE_WAIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigurationError(
+            f"{STORE_WAIT_ENV}={text!r} is not a positive number of seconds (e.g. 10)"
+        )
+    return seconds
 
 
 def _frame_key(block_id: bytes, index: int) -> bytes:
@@ -66,9 +109,15 @@ class BlockFetcher:
         memory_bytes: int,
         concurrency: int = 8,
         disk: SealedCache | None = None,
+        store_wait: float = DEFAULT_STORE_WAIT,
     ) -> None:
+        if not store_wait > 0:
+            raise ConfigurationError(
+                f"store_wait must be a positive number of seconds, not {store_wait}"
+            )
         self.blocks = blocks
         self.disk = disk
+        self.store_wait = store_wait
         self.memory = MemoryCache(memory_bytes)
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._slots = asyncio.Semaphore(concurrency)
@@ -112,6 +161,8 @@ class BlockFetcher:
                 plain = await self.blocks.get_frames(ref, frames)
         except IntegrityError:
             return await self.get(ref), 0  # the whole block decides: refetched and checked
+        except StoreUnavailableError:
+            return await self.get(ref), 0  # one shared, bounded wait for the store
         size = 1 << FRAME_SHIFT
         for n, key in enumerate(keys):
             self.memory.put(key, plain[n * size : (n + 1) * size])
@@ -138,12 +189,48 @@ class BlockFetcher:
             else:
                 if plain is not None:
                     return plain
-        async with self._slots:
-            sealed = await self.blocks.download(ref)
+        sealed = await self._download(ref)
         plain = await self.blocks.unseal(ref, sealed)
         if self.disk is not None:  # off the read path: the reader has its bytes already
             await self._cache_later(ref.id, sealed)
         return plain
+
+    async def _download(self, ref: BlockRef) -> bytes:
+        """The sealed block from the store, riding out an outage of up to ``store_wait``.
+
+        The first attempt runs under the store's own timeouts only; after a transient
+        failure, retries and backoff run under the deadline, which cancels an attempt
+        still in flight.  Past it: ``StoreUnavailableError`` (EIO) from the last failure.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.store_wait
+        try:
+            return await self._attempt(ref)
+        except StoreUnavailableError as e:
+            failure = e
+        delay = BACKOFF_FIRST
+        timeout = asyncio.timeout_at(deadline)
+        try:
+            async with timeout:
+                while True:
+                    await asyncio.sleep(delay)
+                    delay = min(2 * delay, BACKOFF_MAX)
+                    try:
+                        return await self._attempt(ref)
+                    except StoreUnavailableError as e:
+                        failure = e
+        except TimeoutError:
+            if not timeout.expired():
+                raise  # not ours: a timeout from below
+        raise StoreUnavailableError(
+            f"block {ref.id.hex()}: the object store was unreachable for "
+            f"{self.store_wait:g} s: {failure}",
+            key=failure.key,
+        ) from failure
+
+    async def _attempt(self, ref: BlockRef) -> bytes:
+        async with self._slots:  # not held while backing off
+            return await self.blocks.download(ref)
 
     async def _cache_later(self, block_id: bytes, sealed: bytes) -> None:
         """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once."""
