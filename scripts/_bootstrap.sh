@@ -28,4 +28,5 @@ find_uv() {
 }
 find_uv
 # pyfuse3 (a dependency) compiles against libfuse3; the mount needs fusermount3 and /dev/fuse.
-apt_install fuse3 libfuse3-dev pkg-config gcc
+# git, rsync, sqlite3 and tar: the programs tests/fuse/test_programs.py runs in a mount.
+apt_install fuse3 libfuse3-dev pkg-config gcc git rsync sqlite3 tar
