@@ -60,6 +60,11 @@ class MountOptions:
     timeout: float = 1.0
     drain_seconds: float = 30.0  # at unmount: wait this long for uploads, then journal
     fsname: str = "cloudfs"
+    # The kernel's read-ahead for the mount.  FUSE starts every mount at 128 KiB, which
+    # cuts sequential reads into 128 KiB requests; at 1 MiB they arrive as 1 MiB requests
+    # (the largest libfuse passes).  Measured on Ceph (256 MiB file): warm re-read ~340 ->
+    # ~510 MB/s, cold read ~105-130 -> ~150-180 MB/s; 4 and 16 MiB were no better.
+    read_ahead_kib: int = 1024
 
     def fuse_options(self) -> set[str]:
         """libfuse mount options (never ``max_read``: it breaks pyfuse3 on libfuse 3.14)."""
@@ -120,6 +125,7 @@ def serve(
         with _signals(stop):
             main = asyncio.run_coroutine_threadsafe(session.main(), front.loop)
             _wait_answering(main, mountpoint)
+            _set_read_ahead(mountpoint, options.read_ahead_kib)
             on_ready()
             _wait(main)
     finally:
@@ -218,6 +224,17 @@ def _wait_answering(main: concurrent.futures.Future[None], mountpoint: Path) -> 
     if answered not in done:
         raise MountError(f"the mount on {mountpoint} did not answer within {READY_SECONDS} s")
     answered.result()
+
+
+def _set_read_ahead(mountpoint: Path, kib: int) -> None:
+    """Set the read-ahead of the mount's backing device (``bdi``), named by the mount's
+    ``st_dev``.  Only root may write it: otherwise the kernel's default stays."""
+    dev = os.stat(mountpoint).st_dev
+    knob = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+    try:
+        knob.write_text(f"{kib}\n")
+    except OSError as e:
+        log.info("read-ahead of %s left at the kernel's default: %s", mountpoint, e)
 
 
 def _wait(future: concurrent.futures.Future[None]) -> None:
