@@ -10,6 +10,15 @@ compressed and encrypted on the client.  Start with :class:`Client`::
             filespace.fs.write_file("/hello.txt", b"hello")
 """
 
+from cloudfs.connect import (
+    ConnectManager,
+    DataStoreInfo,
+    DataStoreKind,
+    DataStoreRekeyState,
+    LinkedFilesResult,
+    S3Credentials,
+    S3DataStoreConfig,
+)
 from cloudfs.errors import (
     AuthenticationError,
     ClientError,
@@ -46,7 +55,11 @@ __all__ = [
     "ClientError",
     "CloudfsError",
     "ConfigurationError",
+    "ConnectManager",
     "Daemon",
+    "DataStoreInfo",
+    "DataStoreKind",
+    "DataStoreRekeyState",
     "DirEntry",
     "FileStream",
     "Filespace",
@@ -58,6 +71,9 @@ __all__ = [
     "FilespaceStatistics",
     "Filesystem",
     "IntegrityError",
+    "LinkedFilesResult",
+    "S3Credentials",
+    "S3DataStoreConfig",
     "ServiceAccountCredentials",
     "StorageConfig",
     "StorageMode",

@@ -53,3 +53,36 @@ def test_writers_keep_the_fixtures_envelope_version(fixture: Path, tmp_path: Pat
     assert written
     expected = 1 if meta["format_version"] == 1 else 2
     assert {p.read_bytes()[4] for p in written} == {expected}
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
+def test_upgrade_moves_every_format_forward(fixture: Path, tmp_path: Path) -> None:
+    """`cloudfs upgrade` rewrites only the descriptor: old blocks read, new ones are v2."""
+    import asyncio
+
+    from cloudfs.codec.descriptor import MAX_FORMAT_VERSION
+    from cloudfs.workspace.filespace import Secret, enable_connect, upgrade_filespace
+    from cloudfs.workspace.registry import Registry
+
+    home = tmp_path / "home"
+    shutil.copytree(fixture, home)
+    meta = json.loads((fixture / "FIXTURE.json").read_text())
+    registry = Registry(home)
+    record = registry.find(name="fixture")
+    secret = Secret(passphrase=meta["passphrase"])
+    old, new = asyncio.run(upgrade_filespace(registry, record, secret))
+    assert (old, new) == (meta["format_version"], MAX_FORMAT_VERSION)
+    assert asyncio.run(upgrade_filespace(registry, record, secret)) == (new, new)
+    assert asyncio.run(enable_connect(registry, record, secret)) is True
+    before = {p for p in home.rglob("blocks/*/*") if p.is_file()}
+    config = cloudfs.ClientConfig(home=home, passphrase=meta["passphrase"])
+    with cloudfs.Client(config=config) as client:
+        workspace = client.get_workspace(client.list_workspaces()[0].id)
+        filespace = workspace.link_filespace(name="fixture")
+        assert filespace.connect.are_data_stores_available()
+        for name, data in contents().items():
+            assert filespace.fs.read_file(f"/folder/{name}") == data
+        filespace.fs.write_file("/new.bin", bytes(range(256)) * 1000)
+        filespace.sync_all()
+    written = [p for p in home.rglob("blocks/*/*") if p.is_file() and p not in before]
+    assert {p.read_bytes()[4] for p in written if "objects" in p.parts} == {2}

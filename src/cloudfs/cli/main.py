@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cloudfs.cli import files, local, mount, sa
+from cloudfs.cli import connect, files, local, mount, sa
 from cloudfs.cli.common import (
     Context,
     cli_errors,
@@ -136,6 +136,7 @@ def info(ctx: Context) -> None:
 
 
 files.register(cli)
+connect.register(cli)
 local.register(cli)
 mount.register(cli)
 cli.add_command(sa.sa)

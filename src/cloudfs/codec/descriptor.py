@@ -55,6 +55,8 @@ from cloudfs.codec.keys import (
 from cloudfs.errors import ConfigurationError, IntegrityError, UnsupportedFormatError
 
 __all__ = [
+    "CONNECT_FEATURE",
+    "CONNECT_FORMAT_VERSION",
     "DESCRIPTOR_MAGIC",
     "FORMAT_VERSION",
     "KNOWN_FEATURES",
@@ -66,22 +68,28 @@ __all__ = [
     "validate_block_size",
 ]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The format this cloudfs writes for new filespaces.
 
 1. blocks are version-1 envelopes (one AEAD message per block);
 2. new blocks are version-2 envelopes (64 KiB frames, so small reads fetch only the
-   frames they touch); version-1 blocks written before an upgrade stay readable.
+   frames they touch); version-1 blocks written before an upgrade stay readable;
+3. format 2 plus external (Connect) files: entries mapped 1:1 to objects in a customer's
+   bucket.  Linking them also needs the ``connect`` feature (``cloudfs connect enable``).
 """
 MIN_FORMAT_VERSION = 1
 """The oldest format this cloudfs opens."""
-MAX_FORMAT_VERSION = 2
+MAX_FORMAT_VERSION = 3
 """The newest format this cloudfs opens; newer ones need a newer cloudfs."""
 MIN_BLOCK_SIZE = 64 * 1024
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
 DESCRIPTOR_MAGIC = "cloudfs-filespace"
-KNOWN_FEATURES: frozenset[str] = frozenset()
-"""Optional format features this cloudfs implements (none yet)."""
+CONNECT_FORMAT_VERSION = 3
+"""The first format that may hold external (Connect) files."""
+CONNECT_FEATURE = "connect"
+"""The feature ``cloudfs connect enable`` sets: data stores and external files in use."""
+KNOWN_FEATURES: frozenset[str] = frozenset({CONNECT_FEATURE})
+"""Optional format features this cloudfs implements."""
 
 _ALGORITHMS = {"compression": "zstd", "cipher": "aes-256-gcm", "name_cipher": "aes-siv"}
 _FIELDS = frozenset({"magic", "format_version", "filespace_id", "block_size", "created_ns"})
@@ -125,6 +133,15 @@ class FilespaceDescriptor:
     def envelope_version(self) -> int:
         """The block envelope version writers of this filespace use (readers take both)."""
         return 1 if self.format_version < 2 else 2
+
+    @property
+    def supports_connect(self) -> bool:
+        """Whether the format may hold external files (the feature must be enabled too)."""
+        return self.format_version >= CONNECT_FORMAT_VERSION
+
+    @property
+    def connect_enabled(self) -> bool:
+        return self.supports_connect and CONNECT_FEATURE in self.features
 
     # -- creating -------------------------------------------------------------------
 

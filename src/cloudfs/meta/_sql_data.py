@@ -23,9 +23,12 @@ from cloudfs.meta.protocol import BlockRef, ChangeKind, Inode, InodeKind
 __all__ = [
     "block_size",
     "commit_write",
+    "count_external",
+    "drop_external",
     "get_blocks",
     "purge_inode",
     "require_file",
+    "require_own_data",
     "truncate_blocks",
 ]
 
@@ -45,6 +48,12 @@ def require_file(inode: Inode) -> None:
         raise fs_error(errno.EISDIR, f"inode {inode.ino} is a directory")
     if inode.kind is not InodeKind.FILE:
         raise fs_error(errno.EINVAL, f"inode {inode.ino} is not a regular file")
+
+
+def require_own_data(inode: Inode) -> None:
+    """External (Connect) files are read-only: their content is the linked object."""
+    if inode.external:
+        raise fs_error(errno.EACCES, f"inode {inode.ino} is an external file (read-only)")
 
 
 def get_blocks(tx: Tx, ino: int, first: int, count: int) -> dict[int, BlockRef]:
@@ -125,6 +134,7 @@ def commit_write(
 ) -> Inode:
     inode = get_inode(tx, ino)
     require_file(inode)
+    require_own_data(inode)
     check_version(inode, expected_version)
     if size < 0:
         raise fs_error(errno.EINVAL, "negative size")
@@ -149,6 +159,8 @@ def purge_inode(tx: Tx, inode: Inode) -> Inode:
     """
     ino = inode.ino
     _discard_from(tx, ino, 0)
+    if inode.external:
+        drop_external(tx, ino)
     tx.run("DELETE FROM xattrs WHERE ino = ?", (ino,))
     tx.run("DELETE FROM inodes WHERE ino = ?", (ino,))
     tx.counts.add_inode(inode.kind, -1)
@@ -156,3 +168,23 @@ def purge_inode(tx: Tx, inode: Inode) -> Inode:
         tx.counts.data_bytes -= inode.size
     tx.changed(ino, ChangeKind.PURGE)
     return replace(inode, nlink=0, ctime_ns=tx.now, version=inode.version + 1)
+
+
+def count_external(tx: Tx, store_id: int | None, files: int, size: int) -> None:
+    """Add to a store's external-file totals (``store_id`` None: HTTP links)."""
+    key = store_id or 0
+    tx.run(
+        "INSERT INTO external_counts (store_id, files, bytes) VALUES (?, ?, ?)"
+        " ON CONFLICT (store_id) DO UPDATE SET files = external_counts.files + excluded.files,"
+        " bytes = external_counts.bytes + excluded.bytes",
+        (key, files, size),
+    )
+
+
+def drop_external(tx: Tx, ino: int) -> None:
+    """Forget the link of external file ``ino`` (its inode is being purged)."""
+    row = tx.one("SELECT store_id, size FROM external_links WHERE ino = ?", (ino,))
+    if row is None:
+        return
+    tx.run("DELETE FROM external_links WHERE ino = ?", (ino,))
+    count_external(tx, row[0], -1, -int(row[1]))

@@ -17,7 +17,12 @@ import errno
 from dataclasses import replace
 
 from cloudfs.errors import fs_error
-from cloudfs.meta._sql_data import purge_inode, require_file, truncate_blocks
+from cloudfs.meta._sql_data import (
+    purge_inode,
+    require_file,
+    require_own_data,
+    truncate_blocks,
+)
 from cloudfs.meta._sql_tx import (
     INODE_COLUMNS,
     Tx,
@@ -292,6 +297,7 @@ def _apply(tx: Tx, inode: Inode, changes: AttrChanges) -> Inode:
 
 def _resize(tx: Tx, inode: Inode, size: int) -> None:
     require_file(inode)
+    require_own_data(inode)
     if size < 0:
         raise fs_error(errno.EINVAL, "negative size")
     if size < inode.size:

@@ -54,7 +54,8 @@ Row = tuple[Any, ...]
 
 # The Inode dataclass fields, in order: ``SELECT {INODE_COLUMNS}`` rows feed row_to_inode.
 INODE_COLUMNS = (
-    "ino, kind, mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, version"
+    "ino, kind, mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, version,"
+    " external"
 )
 
 
@@ -191,7 +192,7 @@ class Entry:
 
 
 def row_to_inode(row: Row) -> Inode:
-    return Inode(row[0], InodeKind(row[1]), *row[2:12])
+    return Inode(row[0], InodeKind(row[1]), *row[2:13])
 
 
 def find_inode(tx: Tx, ino: int) -> Inode | None:

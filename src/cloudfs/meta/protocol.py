@@ -98,6 +98,7 @@ class Inode:
     ctime_ns: int
     btime_ns: int  # creation ("birth") time
     version: int
+    external: int = 0  # 1 for an external (Connect) file, whose content is an object
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,15 +23,24 @@ way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from cloudfs.meta import _sql_admin as admin
+from cloudfs.meta import _sql_connect as connect
 from cloudfs.meta import _sql_data as data
 from cloudfs.meta import _sql_namespace as ns
 from cloudfs.meta import _sql_xattr as xattr
 from cloudfs.meta._sql_rename import rename as _rename
 from cloudfs.meta._sql_tx import Dialect, Tx
+from cloudfs.meta.connect import (
+    ConnectMetaStore,
+    DataStoreRecord,
+    ExternalLink,
+    LinkSpec,
+    PathStep,
+    Relink,
+)
 from cloudfs.meta.protocol import (
     AttrChanges,
     BlockRef,
@@ -208,8 +217,60 @@ class SqlMetaStore:
     async def last_seq(self) -> int:
         return await self._read(admin.last_seq)
 
+    # -- Connect: data stores and external links --------------------------------------
+    async def add_data_store(
+        self, name: str, kind: str, config: str, secret: bytes, key_id: str
+    ) -> DataStoreRecord:
+        return await self._write(connect.add_data_store, name, kind, config, secret, key_id)
+
+    async def get_data_store(self, name: str) -> DataStoreRecord | None:
+        return await self._read(connect.get_data_store, name)
+
+    async def get_data_store_by_id(self, store_id: int) -> DataStoreRecord | None:
+        return await self._read(connect.get_data_store_by_id, store_id)
+
+    async def list_data_stores(self) -> list[DataStoreRecord]:
+        return await self._read(connect.list_data_stores)
+
+    async def update_data_store(
+        self, name: str, *, config: str, secret: bytes, key_id: str, rekey_state: int
+    ) -> None:
+        await self._write(connect.update_data_store, name, config, secret, key_id, rekey_state)
+
+    async def remove_data_store(self, name: str) -> int:
+        return await self._write(connect.remove_data_store, name)
+
+    async def link_external(self, specs: Sequence[LinkSpec], uid: int, gid: int) -> list[Inode]:
+        return await self._write(connect.link_external, list(specs), uid, gid)
+
+    async def relink_external(self, changes: Sequence[Relink]) -> None:
+        await self._write(connect.relink_external, list(changes))
+
+    async def unlink_external(self, inos: Sequence[int]) -> int:
+        return await self._write(connect.unlink_external, list(inos))
+
+    async def get_external(self, ino: int) -> ExternalLink | None:
+        return await self._read(connect.get_external, ino)
+
+    async def external_page(
+        self, store_id: int, after: int, limit: int, origin: int | None = None
+    ) -> list[ExternalLink]:
+        return await self._read(connect.external_page, store_id, after, limit, origin)
+
+    async def entry_paths(self, inos: Sequence[int]) -> dict[int, list[PathStep]]:
+        return await self._read(connect.entry_paths, list(inos))
+
+    async def count_external(self, store_id: int) -> int:
+        return await self._read(connect.store_count, store_id)
+
+    async def external_totals(self) -> tuple[int, int]:
+        return await self._read(connect.external_totals)
+
 
 if TYPE_CHECKING:
 
     def _implements_the_protocol(store: SqlMetaStore) -> MetaStore:
         return store  # mypy checks every method's signature against MetaStore here
+
+    def _implements_connect(store: SqlMetaStore) -> ConnectMetaStore:
+        return store

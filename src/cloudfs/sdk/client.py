@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from cloudfs.cache.pins import Pin, PinStore
+from cloudfs.connect.manager import ConnectManager
 from cloudfs.errors import (
     AuthenticationError,
     ClientError,
@@ -263,6 +264,14 @@ class Filespace:
             self._run,
             root_path=root_path,
             url=f"cloudfs://{workspace.name}/{record.name}",
+        )
+        self.connect = ConnectManager(
+            opened.vfs,
+            opened.objects.meta,
+            opened.objects,
+            self._run,
+            full_path=self.fs._full,
+            root_path=root_path,
         )
 
     id = property(lambda self: self._record.id)

@@ -16,7 +16,15 @@ from collections.abc import Callable, Coroutine
 from typing import IO, Any, TypeVar, cast
 
 from cloudfs.errors import CloudfsError, fs_error
-from cloudfs.meta.protocol import ROOT_INO, AttrChanges, Inode, InodeKind, RenameFlags
+from cloudfs.meta.connect import ConnectMetaStore
+from cloudfs.meta.protocol import (
+    ROOT_INO,
+    AttrChanges,
+    Inode,
+    InodeKind,
+    MetaStats,
+    RenameFlags,
+)
 from cloudfs.sdk.models import DirEntry, EntryType, FilespaceSize, FilespaceStatistics
 from cloudfs.sdk.stream import FileStream, parse_mode
 from cloudfs.vfs import paths
@@ -41,7 +49,7 @@ def _entry(name: str, inode: Inode) -> DirEntry:
         size=inode.size,
         type=_TYPES.get(inode.kind, "unknown"),
         file_id=str(inode.ino),
-        file_id_external=0,
+        file_id_external=inode.ino if inode.external else 0,
         ctime=inode.ctime_ns,
         mtime=inode.mtime_ns,
     )
@@ -289,20 +297,39 @@ class Filesystem:
                 f.write(view[start : start + CHUNK])
 
     # -- totals --------------------------------------------------------------------------
+    async def _totals(self) -> tuple[MetaStats, int, int]:
+        """The engine's totals, and the external files' count and size among them."""
+        meta = self._vfs.meta
+        stats = await meta.stats()
+        if isinstance(meta, ConnectMetaStore):
+            files, size = await meta.external_totals()
+            return stats, files, size
+        return stats, 0, 0
+
     def get_size(self) -> FilespaceSize:
-        stats = self._run(self._vfs.meta.stats())
+        """``data`` counts native files only; external ones are counted on their own."""
+        stats, ext_files, ext_size = self._run(self._totals())
         entries = stats.files + stats.directories + stats.symlinks
-        return FilespaceSize(entries=entries, data=stats.data_bytes, storage=stats.stored_bytes)
+        return FilespaceSize(
+            entries=entries,
+            data=stats.data_bytes - ext_size,
+            storage=stats.stored_bytes,
+            external_files_size=ext_size,
+            external_files_count=ext_files,
+        )
 
     def get_statistics(self) -> FilespaceStatistics:
-        stats = self._run(self._vfs.meta.stats())
+        """``file_count`` and ``entries_size`` include external files; ``data_size`` not."""
+        stats, ext_files, ext_size = self._run(self._totals())
         return FilespaceStatistics(
             file_count=stats.files,
             directory_count=stats.directories - 1,  # not the root
             symlink_count=stats.symlinks,
             entries_size=stats.data_bytes,
-            data_size=stats.data_bytes,
+            data_size=stats.data_bytes - ext_size,
             storage_size=stats.stored_bytes,
+            external_files_size=ext_size,
+            external_files_count=ext_files,
         )
 
     @property

@@ -25,7 +25,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from cloudfs.blocks.blockstore import BlockStore
@@ -42,7 +42,8 @@ from cloudfs.meta.protocol import (
     XattrFlags,
 )
 from cloudfs.vfs._background import spawn
-from cloudfs.vfs.fetch import BlockFetcher, SealedCache
+from cloudfs.vfs.external import ExternalFetcher, ExternalObjects
+from cloudfs.vfs.fetch import BlockFetcher, SealedCache, default_store_wait
 from cloudfs.vfs.names import Cipher
 from cloudfs.vfs.openfile import OpenFile
 from cloudfs.vfs.staging import Staging
@@ -63,6 +64,9 @@ class VfsOptions:
     readahead_bytes: int = 32 * 1024 * 1024  # the memory cache must hold twice this
     stage_limit_bytes: int = 64 * 1024 * 1024  # journal a large write every this many bytes
     write_through: bool = False  # flush/close wait until the write is in the store
+    # How long a read of uncached data waits for an unreachable store before failing
+    # with EIO (default 10 s, or $CLOUDFS_STORE_WAIT); see cloudfs.vfs.fetch.
+    store_wait_seconds: float = field(default_factory=default_store_wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,17 @@ def _written(inode: Inode, size: int, mtime_ns: int) -> Inode:
     return dataclasses.replace(inode, size=size, mtime_ns=mtime_ns, ctime_ns=ctime_ns)
 
 
+_KERNEL_XATTRS = ("system.", "security.")
+"""Namespaces the kernel and its security modules interpret (POSIX ACLs, SELinux labels,
+file capabilities): host-local meaning, so not stored as data.  ``EOPNOTSUPP`` is what a
+file system without them answers, and it makes ``ls -l`` stop asking for
+``security.selinux`` on every entry (each ask is a round trip through a mount)."""
+
+
+def _read_only(ino: int) -> OSError:
+    return fs_error(errno.EACCES, f"inode {ino} is an external file: its content is read-only")
+
+
 def unbounded_capacity(used: int) -> tuple[int, int]:
     free = 1 << 50  # an object store has no fixed size: report 1 PiB free
     return used + free, free
@@ -137,6 +152,7 @@ class Vfs:
         journal: Journal,
         options: VfsOptions | None = None,
         capacity: Capacity = unbounded_capacity,
+        external: ExternalObjects | None = None,
     ) -> None:
         self.meta = meta
         self.blocks = blocks
@@ -148,8 +164,18 @@ class Vfs:
             memory_bytes=self.options.memory_cache_bytes,
             concurrency=self.options.fetch_concurrency,
             disk=disk,
+            store_wait=self.options.store_wait_seconds,
         )
         self.disk = disk
+        self.external = ExternalFetcher(
+            external,
+            block_size=self.block_size,
+            memory=self.fetcher.memory,
+            seal=blocks.codec.seal,
+            opener=blocks,
+            disk=disk,
+            concurrency=self.options.fetch_concurrency,
+        )
         self.queue = UploadQueue(
             journal,
             disk,
@@ -188,7 +214,8 @@ class Vfs:
 
     async def setattr(self, ino: int, changes: AttrChanges) -> Inode:
         """Change attributes; a size or mtime change first lets pending writes reach the
-        engine (committed later, they would undo it)."""
+        engine (committed later, they would undo it).  An external file's size is its
+        object's: the engine refuses to change it (``PermissionError``, EACCES)."""
         f = self._files.get(ino)
         if changes.size is not None or changes.mtime_ns is not None:
             if f is not None:
@@ -213,22 +240,33 @@ class Vfs:
         return self._overlay(await self.meta.lookup(parent, self._name(parent, name)))
 
     async def mkdir(self, parent: int, name: str, mode: int, uid: int, gid: int) -> Inode:
+        mode, gid = await self._inherit(parent, mode & 0o7777, gid, is_dir=True)
         return await self.meta.mknod(
-            parent, self._name(parent, name), InodeKind.DIR, mode & 0o7777, uid, gid
+            parent, self._name(parent, name), InodeKind.DIR, mode, uid, gid
         )
+
+    async def _inherit(self, parent: int, mode: int, gid: int, *, is_dir: bool) -> tuple[int, int]:
+        """The (mode, gid) of a new entry of ``parent``: a setgid directory passes on its
+        group, and its setgid bit to new subdirectories (as Linux filesystems do)."""
+        directory = await self.meta.getattr(parent)
+        if not directory.mode & stat.S_ISGID:
+            return mode, gid
+        return (mode | stat.S_ISGID if is_dir else mode), directory.gid
 
     async def mknod(self, parent: int, name: str, mode: int, uid: int, gid: int) -> Inode:
         """Create an empty regular file (other node types are refused with EPERM)."""
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
             raise fs_error(errno.EPERM, "only regular files, directories and symlinks")
+        mode, gid = await self._inherit(parent, mode & 0o7777, gid, is_dir=False)
         return await self.meta.mknod(
-            parent, self._name(parent, name), InodeKind.FILE, mode & 0o7777, uid, gid
+            parent, self._name(parent, name), InodeKind.FILE, mode, uid, gid
         )
 
     async def symlink(self, parent: int, name: str, target: str, uid: int, gid: int) -> Inode:
         if not target or "\0" in target or len(target.encode()) > 4095:
             raise fs_error(errno.EINVAL if target else errno.ENOENT, "bad symlink target")
         sealed = self.cipher.seal_target(target)
+        _, gid = await self._inherit(parent, 0o777, gid, is_dir=False)
         return self._overlay(
             await self.meta.mknod(
                 parent, self._name(parent, name), InodeKind.SYMLINK, 0o777, uid, gid, target=sealed
@@ -324,10 +362,12 @@ class Vfs:
             raise fs_error(errno.EISDIR)
         if inode.kind != InodeKind.FILE:
             raise fs_error(errno.ELOOP, "cannot open a symlink itself")
-        f = self._files.get(ino)
-        if f is None:
-            f = self._files[ino] = self._new_open_file(inode)
         accmode = flags & os.O_ACCMODE
+        if inode.external and (accmode != os.O_RDONLY or flags & os.O_TRUNC):
+            raise _read_only(ino)
+        f = self._files.get(ino)
+        if f is None:  # (another open may have made one while an external link loaded)
+            f = self._files.setdefault(ino, await self._new_open_file(inode))
         handle = FileHandle(
             self._next_fh,
             f,
@@ -346,7 +386,10 @@ class Vfs:
                 raise
         return handle
 
-    def _new_open_file(self, inode: Inode) -> OpenFile:
+    async def _new_open_file(self, inode: Inode) -> OpenFile:
+        external = None
+        if inode.external:
+            external = (await self.external.link(inode.ino), self.external)
         return OpenFile(
             inode,
             meta=self.meta,
@@ -356,6 +399,7 @@ class Vfs:
             staging=self.staging,
             max_inflight=self.options.max_inflight_per_file,
             stage_limit=self._stage_limit,
+            external=external,
         )
 
     def _stage_limit(self) -> int:
@@ -426,6 +470,8 @@ class Vfs:
         inode = await self.meta.getattr(f.ino)
         if inode.version != f.base_version and not f.has_changes:
             f.block_map.clear()
+            if f.external is not None:  # relinked to a new version of its object
+                f.external = (await self.external.link(f.ino), self.external)
             f.accept(inode)
 
     def _read_ahead(self, handle: FileHandle, offset: int, size: int, last: int) -> None:
@@ -444,6 +490,11 @@ class Vfs:
             return
         f = handle.file
         end = -(-max(f.known_size, f.size) // self.block_size)
+        if f.external is not None:
+            link, fetcher = f.external
+            for index in range(last + 1, min(last + 1 + handle.window, end)):
+                fetcher.prefetch(link, index)
+            return
         pending = self.queue.overlay(f.ino)
         for index in range(last + 1, min(last + 1 + handle.window, end)):
             if index in f.dirty or index in f.staging:
@@ -552,6 +603,10 @@ class Vfs:
     def _xattr_name(self, ino: int, name: str) -> bytes:
         if not name or len(name.encode()) > NAME_MAX:
             raise fs_error(errno.ERANGE if name else errno.EINVAL, "bad xattr name")
+        if name.startswith(_KERNEL_XATTRS):
+            raise fs_error(
+                errno.EOPNOTSUPP, f"{name}: {name.split('.')[0]} xattrs are not supported"
+            )
         return self.cipher.seal_xattr_name(ino, name)
 
     async def _refresh(self, inode: Inode | int) -> None:

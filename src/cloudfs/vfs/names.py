@@ -19,6 +19,7 @@ _ENTRY = b"entry:"
 _XATTR_NAME = b"xattr-name:"
 _XATTR_VALUE = b"xattr-value:"
 _SYMLINK = b"symlink"
+_SECRET = b"secret:"
 SEALED_OVERHEAD = 1 + NONCE_SIZE + TAG_SIZE  # SecretBox: version, nonce, tag
 
 
@@ -56,6 +57,13 @@ class Cipher:
 
     def open_target(self, blob: bytes) -> str:
         return self._secrets.open(_SYMLINK, blob).decode("utf-8", "surrogateescape")
+
+    def seal_secret(self, context: bytes, value: bytes) -> bytes:
+        """Seal a small secret (a data store's key, an object key) bound to ``context``."""
+        return self._secrets.seal(_SECRET + context, value)
+
+    def open_secret(self, context: bytes, blob: bytes) -> bytes:
+        return self._secrets.open(_SECRET + context, blob)
 
     @staticmethod
     def target_length(sealed_size: int) -> int:

@@ -38,8 +38,10 @@ from collections.abc import Callable
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import spans
 from cloudfs.cache.writeback import UploadQueue
+from cloudfs.meta.connect import ExternalLink
 from cloudfs.meta.protocol import BlockRef, Inode, MetaStore
 from cloudfs.vfs._background import spawn
+from cloudfs.vfs.external import ExternalFetcher
 from cloudfs.vfs.fetch import BlockFetcher
 from cloudfs.vfs.staging import Staging
 
@@ -63,8 +65,11 @@ class OpenFile:
         staging: Staging,
         max_inflight: int,
         stage_limit: Callable[[], int],
+        external: tuple[ExternalLink, ExternalFetcher] | None = None,
     ) -> None:
         self.ino = inode.ino
+        # An external file reads its linked object instead of blocks (and is never written).
+        self.external = external
         self.meta = meta
         self.blocks = blocks
         self.fetcher = fetcher
@@ -118,6 +123,9 @@ class OpenFile:
         With ``whole`` (or when the block is local) the whole block, from offset 0; else
         possibly only the frames the range touches (a small random read).
         """
+        if self.external is not None:
+            link, fetcher = self.external
+            return await fetcher.get(link, index), 0
         buf = self.dirty.get(index)
         if buf is not None:
             return buf, 0

@@ -19,10 +19,16 @@ from pathlib import Path
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.cache.pins import PinStore
 from cloudfs.codec.crypto import NameCipher, SecretBox
-from cloudfs.codec.descriptor import FilespaceDescriptor
+from cloudfs.codec.descriptor import (
+    CONNECT_FEATURE,
+    CONNECT_FORMAT_VERSION,
+    MAX_FORMAT_VERSION,
+    FilespaceDescriptor,
+)
 from cloudfs.codec.envelope import BlockCodec
 from cloudfs.codec.keys import KdfParams, Subkeys, make_token_slot
-from cloudfs.errors import StoreError
+from cloudfs.connect.objects import LinkedObjects
+from cloudfs.errors import StoreError, UnsupportedFormatError
 from cloudfs.meta.protocol import MetaStore
 from cloudfs.meta.sqlite import SqliteMetaStore
 from cloudfs.store.config import LocalStoreConfig, StoreConfig, store_config_from_dict
@@ -41,8 +47,10 @@ __all__ = [
     "Secret",
     "add_token_slot",
     "create_filespace",
+    "enable_connect",
     "open_filespace",
     "remove_token_slot",
+    "upgrade_filespace",
 ]
 
 DESCRIPTOR_KEY = "cloudfs-descriptor"
@@ -75,6 +83,7 @@ class OpenFilespace:
     meta: MetaStore
     vfs: Vfs
     state: ClientState
+    objects: LinkedObjects
     pinner: Pinner | None = None
 
     async def close(self, *, drain: bool = True) -> None:
@@ -181,6 +190,7 @@ async def open_filespace(
             descriptor.block_size,
         )
         cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
+        objects = LinkedObjects(meta, cipher)
         state = await ClientState.open(state_root, record.id, cache_bytes=cache_bytes)
         options = dataclasses.replace(options or VfsOptions(), write_through=state.write_through)
         vfs = Vfs(
@@ -191,9 +201,10 @@ async def open_filespace(
             journal=state.journal,
             options=options,
             capacity=_capacity(store, registry),
+            external=objects,
         )
         await vfs.start()
-        opened = OpenFilespace(record, descriptor, store, meta, vfs, state)
+        opened = OpenFilespace(record, descriptor, store, meta, vfs, state, objects)
         if not state.write_through:  # this process owns the cache: it keeps the pins
             opened.pinner = Pinner(vfs, state.disk, PinStore(state.pins_path))
             opened.pinner.start()
@@ -253,3 +264,47 @@ async def add_token_slot(
 
 async def remove_token_slot(registry: Registry, record: FilespaceRecord, key_id: str) -> None:
     await _edit_descriptor(registry, record, lambda d: d.remove_slot(Token(key_id, b"").slot_id))
+
+
+async def upgrade_filespace(
+    registry: Registry, record: FilespaceRecord, secret: Secret
+) -> tuple[int, int]:
+    """Move ``record`` forward to the newest format; the (old, new) format versions.
+
+    Only the descriptor changes (re-MACed with the master key): blocks already written
+    stay as they are and stay readable, new blocks use the new format's envelope.
+    """
+    versions: list[int] = []
+
+    def edit(descriptor: FilespaceDescriptor) -> FilespaceDescriptor:
+        master = descriptor.unlock(secret.material())
+        versions[:] = [descriptor.format_version]
+        if descriptor.format_version >= MAX_FORMAT_VERSION:
+            return descriptor
+        return descriptor.updated(master, format_version=MAX_FORMAT_VERSION)
+
+    await _edit_descriptor(registry, record, edit)
+    return versions[0], max(versions[0], MAX_FORMAT_VERSION)
+
+
+async def enable_connect(registry: Registry, record: FilespaceRecord, secret: Secret) -> bool:
+    """Turn on Connect (the ``connect`` feature); False if it was on already.
+
+    ``UnsupportedFormatError`` when the format is too old: run ``cloudfs upgrade`` first.
+    """
+    changed: list[bool] = [False]
+
+    def edit(descriptor: FilespaceDescriptor) -> FilespaceDescriptor:
+        master = descriptor.unlock(secret.material())
+        if descriptor.format_version < CONNECT_FORMAT_VERSION:
+            raise UnsupportedFormatError(
+                f"Connect needs filespace format {CONNECT_FORMAT_VERSION}; this filespace is "
+                f"format {descriptor.format_version}: run `cloudfs upgrade` first"
+            )
+        if CONNECT_FEATURE in descriptor.features:
+            return descriptor
+        changed[0] = True
+        return descriptor.updated(master, features=[*descriptor.features, CONNECT_FEATURE])
+
+    await _edit_descriptor(registry, record, edit)
+    return changed[0]

@@ -16,7 +16,11 @@ EXPECTED_ALL = [
     "ClientError",
     "CloudfsError",
     "ConfigurationError",
+    "ConnectManager",
     "Daemon",
+    "DataStoreInfo",
+    "DataStoreKind",
+    "DataStoreRekeyState",
     "DirEntry",
     "FileStream",
     "Filespace",
@@ -28,6 +32,9 @@ EXPECTED_ALL = [
     "FilespaceStatistics",
     "Filesystem",
     "IntegrityError",
+    "LinkedFilesResult",
+    "S3Credentials",
+    "S3DataStoreConfig",
     "ServiceAccountCredentials",
     "StorageConfig",
     "StorageMode",
@@ -130,3 +137,78 @@ def test_models_are_frozen_dataclasses() -> None:
 def test_client_config_rejects_a_non_positive_cache() -> None:
     with pytest.raises(cloudfs.ConfigurationError):
         cloudfs.ClientConfig(fs_cache_size_mb=0)
+
+
+CONNECT_METHODS = {
+    "add_data_store": ["name", "config"],
+    "are_data_stores_available": [],
+    "count_external_files": ["data_store_name"],
+    "get_data_store": ["name"],
+    "link_file": ["file_path", "data_store_name", "object_id", "size", "checksum"],
+    "link_http_file": ["file_path", "url", "size"],
+    "list_data_stores": [],
+    "list_external_files": ["data_store_name", "limit", "cursor"],
+    "rekey_data_store": ["name", "credentials", "new_access_key", "new_secret_key"],
+    "remove_data_store": ["name"],
+    "unlink_file": ["file_path"],
+    "update_http_file_url": ["file_path", "new_url", "size"],
+}
+
+
+def test_connect_manager_has_exactly_the_seed_methods() -> None:
+    public = {
+        name
+        for name, value in vars(cloudfs.ConnectManager).items()
+        if not name.startswith("_") and callable(value)
+    }
+    assert public == set(CONNECT_METHODS)
+    for name, params in CONNECT_METHODS.items():
+        signature = inspect.signature(getattr(cloudfs.ConnectManager, name))
+        assert list(signature.parameters)[1:] == params, name
+    link = inspect.signature(cloudfs.ConnectManager.link_file).parameters
+    assert link["size"].default is None
+    assert link["checksum"].default == ""
+    listing = inspect.signature(cloudfs.ConnectManager.list_external_files).parameters
+    assert listing["limit"].default == 100
+    assert listing["cursor"].default == ""
+    rekey = inspect.signature(cloudfs.ConnectManager.rekey_data_store).parameters
+    assert rekey["new_access_key"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert cloudfs.ConnectManager.__module__.startswith("cloudfs.connect")
+
+
+def test_connect_models_match_sdk_md() -> None:
+    fields = {
+        cloudfs.S3DataStoreConfig: [
+            "access_key",
+            "secret_key",
+            "bucket_name",
+            "region",
+            "endpoint",
+            "url_expiration_minutes",
+            "use_virtual_addressing",
+        ],
+        cloudfs.DataStoreInfo: [
+            "name",
+            "access_key",
+            "secret_key",
+            "bucket_name",
+            "region",
+            "endpoint",
+            "url_expiration_minutes",
+            "use_virtual_addressing",
+            "kind",
+            "key_id",
+            "rekey_state",
+        ],
+        cloudfs.S3Credentials: ["access_key", "secret_key", "kind"],
+        cloudfs.LinkedFilesResult: ["file_paths", "file_ids", "has_more", "cursor"],
+    }
+    for model, names in fields.items():
+        assert [f.name for f in dataclasses.fields(model)] == names, model
+    assert {m.name for m in cloudfs.DataStoreKind} == {"S3"}
+    assert {m.name for m in cloudfs.DataStoreRekeyState} == {"NO_REKEY", "IN_PROGRESS"}
+    config = dataclasses.fields(cloudfs.S3DataStoreConfig)
+    defaults = {f.name: f.default for f in config}
+    assert defaults["endpoint"] == ""
+    assert defaults["url_expiration_minutes"] == 10080
+    assert defaults["use_virtual_addressing"] is False

@@ -224,6 +224,23 @@ async def test_xattrs(vfs: Vfs) -> None:
     assert e.value.errno == errno.ENODATA
 
 
+@pytest.mark.parametrize(
+    "name", ["security.selinux", "security.capability", "system.posix_acl_access"]
+)
+async def test_kernel_xattr_namespaces_are_not_supported(vfs: Vfs, name: str) -> None:
+    ino = await write_file(vfs, "f", b"")
+    for call in (
+        vfs.getxattr(ino, name),
+        vfs.setxattr(ino, name, b"x"),
+        vfs.removexattr(ino, name),
+    ):
+        with pytest.raises(OSError) as e:
+            await call
+        assert e.value.errno == errno.EOPNOTSUPP
+    await vfs.setxattr(ino, "trusted.note", b"kept")  # other namespaces are data
+    assert await vfs.getxattr(ino, "trusted.note") == b"kept"
+
+
 async def test_readdir_pages_without_repeats_while_changing(vfs: Vfs) -> None:
     for i in range(30):
         await vfs.mknod(ROOT_INO, f"f{i:02}", 0o644, 0, 0)
