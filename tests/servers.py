@@ -32,6 +32,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from cloudfs.store.config import S3StoreConfig
@@ -92,24 +93,26 @@ def s3_config_for(
     )
 
 
-def _client(config: S3StoreConfig) -> Any:
+def s3_client(config: S3StoreConfig) -> Any:
+    """A boto3 S3 client (SigV4) on ``config``'s server and credentials."""
     return boto3.client(
         "s3",
         endpoint_url=config.endpoint,
         region_name=config.region,
         aws_access_key_id=config.access_key,
         aws_secret_access_key=config.secret_key,
+        config=Config(signature_version="s3v4"),
     )
 
 
 def create_bucket(config: S3StoreConfig) -> None:
     """Create the bucket ``config`` names (with boto3, independent of the code under test)."""
-    _client(config).create_bucket(Bucket=config.bucket)
+    s3_client(config).create_bucket(Bucket=config.bucket)
 
 
 def delete_bucket(config: S3StoreConfig) -> None:
     """Delete every object in the bucket, then the bucket."""
-    client = _client(config)
+    client = s3_client(config)
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=config.bucket):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:

@@ -7,27 +7,16 @@ import errno
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from cloudfs.store.config import S3StoreConfig
 from tests.fuse.mounting import Mount, cloudfs_env, fuse_only, run_cli
+from tests.servers import s3_client as _bucket_client
 
 pytestmark = fuse_only
 
 BIG = hashlib.sha256(b"mount").digest() * (3 * 1024 * 1024 // 32) + b"end" * 333
-
-
-def _bucket_client(bucket: S3StoreConfig) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=bucket.endpoint,
-        region_name=bucket.region,
-        aws_access_key_id=bucket.access_key,
-        aws_secret_access_key=bucket.secret_key,
-    )
 
 
 def test_external_file_through_the_mount(

@@ -10,32 +10,19 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import cloudfs
 from cloudfs.store.config import S3StoreConfig
 from cloudfs.workspace.filespace import Secret, create_filespace, enable_connect
 from cloudfs.workspace.registry import Registry
+from tests.servers import s3_client as s3
 
 pytestmark = pytest.mark.ceph
 
 PASSPHRASE = "connect ceph passphrase"
 DATA = bytes(range(256)) * 2048  # 512 KiB: eight 64 KiB blocks
-
-
-def s3(bucket: S3StoreConfig) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=bucket.endpoint,
-        region_name=bucket.region,
-        aws_access_key_id=bucket.access_key,
-        aws_secret_access_key=bucket.secret_key,
-        config=Config(signature_version="s3v4"),
-    )
 
 
 @pytest.fixture

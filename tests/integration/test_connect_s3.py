@@ -9,9 +9,7 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -21,6 +19,7 @@ from cloudfs.connect.importer import Importer
 from cloudfs.store.config import S3StoreConfig
 from cloudfs.workspace.filespace import Secret, create_filespace, enable_connect
 from cloudfs.workspace.registry import Registry
+from tests.servers import s3_client as s3
 
 PASSPHRASE = "connect s3 passphrase"
 BLOCK = 64 * 1024
@@ -36,16 +35,6 @@ def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("CLOUDFS_TOKEN", "CLOUDFS_FILESPACE", "AWS_ACCESS_KEY_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-
-
-def s3(bucket: S3StoreConfig) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=bucket.endpoint,
-        region_name=bucket.region,
-        aws_access_key_id=bucket.access_key,
-        aws_secret_access_key=bucket.secret_key,
-    )
 
 
 def put(bucket: S3StoreConfig, key: str, data: bytes) -> str:

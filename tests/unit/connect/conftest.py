@@ -11,6 +11,7 @@ import pytest
 import cloudfs
 from cloudfs.workspace.filespace import Secret, create_filespace, enable_connect
 from cloudfs.workspace.registry import Registry
+from tests.envutil import isolate
 
 PASSPHRASE = "connect passphrase"
 BLOCK_SIZE = 64 * 1024
@@ -19,11 +20,7 @@ SECRET = "s3cr3t-Value-never-shown"
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOUDFS_KDF_PROFILE", "test")
-    monkeypatch.setenv("CLOUDFS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("CLOUDFS_PASSPHRASE", raising=False)
-    monkeypatch.delenv("CLOUDFS_TOKEN", raising=False)
+    isolate(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 import cloudfs
 from cloudfs.workspace.filespace import add_token_slot, create_filespace
 from cloudfs.workspace.registry import Registry, Token
+from tests.envutil import isolate
 
 PASSPHRASE = "correct horse battery staple"
 BLOCK_SIZE = 64 * 1024
@@ -22,11 +23,7 @@ BLOCK_SIZE = 64 * 1024
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOUDFS_KDF_PROFILE", "test")
-    monkeypatch.setenv("CLOUDFS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("CLOUDFS_PASSPHRASE", raising=False)
-    monkeypatch.delenv("CLOUDFS_TOKEN", raising=False)
+    isolate(tmp_path, monkeypatch)
 
 
 @pytest.fixture
