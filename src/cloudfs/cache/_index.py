@@ -98,9 +98,14 @@ class Index:
     def settings(self) -> dict[str, int]:
         return dict(self._conn.execute("SELECT key, value FROM settings"))
 
-    def put(self, row: Row, evicted: Iterable[bytes]) -> None:
-        """Insert (or replace) one block's row, dropping the rows of blocks evicted for it."""
-        with self._tx(durable=row.dirty) as conn:
+    def put(self, row: Row, evicted: Iterable[bytes], *, durable: bool = False) -> None:
+        """Insert (or replace) one block's row, dropping the rows of blocks evicted for it.
+
+        Not synced unless ``durable``: a dirty block's row need not be, because the
+        journal record that names the block is synced after it, and the cache adopts a
+        journaled block's file that lost its row (``DiskCache.open(journaled=…)``).
+        """
+        with self._tx(durable=durable) as conn:
             conn.executemany("DELETE FROM blocks WHERE id = ?", ((i,) for i in evicted))
             conn.execute(
                 "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)",

@@ -193,12 +193,16 @@ class DiskCache:
         capacity_bytes: int,
         policy: str = DEFAULT_POLICY,
         housekeeping_interval: float = HOUSEKEEPING_SECONDS,
+        journaled: Iterable[bytes] = (),
     ) -> DiskCache:
         """Create or reopen the cache in ``root`` and check its index against its files.
 
         ``capacity_bytes`` sizes a new cache; a cache that already has a size (set by
         :meth:`set_capacity` or :func:`write_capacity`) keeps it.  :class:`ClientError`
-        if another process has the directory open.
+        if another process has the directory open.  ``journaled`` names the blocks the
+        write-back journal still needs: a file of one of them without its index row (the
+        row of a dirty block is not synced on its own; the journal record naming the block
+        is) is adopted as dirty instead of being removed as a stray.
         """
         _check_capacity(capacity_bytes)
         make_policy(policy, capacity_bytes)  # an unknown name fails before any I/O
@@ -207,7 +211,7 @@ class DiskCache:
         try:
             index = await worker.call(partial(Index.open, root))
             cache = cls(root, worker, index, lock_fd)
-            await cache._load(capacity_bytes, policy)
+            await cache._load(capacity_bytes, policy, set(journaled))
         except BaseException:
             worker.stop()
             os.close(lock_fd)
@@ -233,12 +237,13 @@ class DiskCache:
             self._worker.stop()
             os.close(self._lock_fd)
 
-    async def _load(self, default_capacity: int, policy: str) -> None:
+    async def _load(self, default_capacity: int, policy: str, journaled: set[bytes]) -> None:
         await asyncio.to_thread(self._files.create_tree)
         settings, rows = await self._worker.call(
             lambda: (self._index.settings(), self._index.rows())
         )
         sizes, removed = await asyncio.to_thread(self._files.scan)
+        rows = await self._adopt(rows, sizes, journaled)
         kept = [r for r in rows if sizes.get(r.id) == r.size]
         await self._repair(rows, kept, sizes, removed)
         self._capacity = settings.get(_CAPACITY, default_capacity)
@@ -250,6 +255,22 @@ class DiskCache:
             self._add(row.id, _Entry(row.size, row.dirty, row.pins))
         self._seq = max((r.last_seq for r in rows), default=0) + 1
         await self._evict_over()
+
+    async def _adopt(
+        self, rows: list[Row], sizes: dict[bytes, int], journaled: set[bytes]
+    ) -> list[Row]:
+        """Rows for the journaled blocks whose file survived but whose row did not."""
+        known = {r.id for r in rows}
+        seq = max((r.last_seq for r in rows), default=0)
+        adopted = [
+            Row(block_id, sizes[block_id], True, 0, seq + n)
+            for n, block_id in enumerate(sorted(journaled & sizes.keys() - known), 1)
+        ]
+        for row in adopted:
+            await self._worker.call(partial(self._index.put, row, (), durable=True))
+        if adopted:
+            log.warning("disk cache %s: adopted %d journaled blocks", self.root, len(adopted))
+        return rows + adopted
 
     async def _repair(
         self, rows: list[Row], kept: list[Row], sizes: dict[bytes, int], removed: int

@@ -61,11 +61,16 @@ class ClientState:
         temporary = lock is None
         try:
             capacity = cache_bytes or default_cache_bytes(folder)
-            disk = await DiskCache.open(folder / "cache", capacity_bytes=capacity)
+            journal = await Journal.open(folder / "journal.sqlite")
             try:
-                journal = await Journal.open(folder / "journal.sqlite")
+                needed = {
+                    ref.id for record in await journal.pending() for ref in record.blocks.values()
+                }
+                disk = await DiskCache.open(
+                    folder / "cache", capacity_bytes=capacity, journaled=needed
+                )
             except BaseException:
-                await disk.close()
+                await journal.close()
                 raise
         except BaseException:
             _release(folder, lock, temporary)

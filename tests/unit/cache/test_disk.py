@@ -316,7 +316,7 @@ async def test_reload_settings_directly(cache: DiskCache) -> None:
     assert cache.capacity == 32 * KIB
 
 
-async def test_dirty_commit_is_full_sync(cache: DiskCache) -> None:
+async def test_dirty_row_is_committed_to_the_wal(cache: DiskCache) -> None:
     bid, data = block()
     await cache.put_dirty(bid, data)
     with closing(sqlite3.connect(cache.root / "index.sqlite")) as conn:
@@ -339,3 +339,30 @@ async def test_open_rejects_bad_arguments(tmp_path: Path) -> None:
         await DiskCache.open(tmp_path, capacity_bytes=0)
     with pytest.raises(ConfigurationError):
         await DiskCache.open(tmp_path, capacity_bytes=1, policy="mru")
+
+
+async def test_journaled_file_without_its_row_is_adopted(tmp_path: Path) -> None:
+    """A dirty block's row is not synced on its own (the journal record naming it is): after
+    a power cut the file may be there without its row.  Opening with the journal's block
+    ids adopts such a file as dirty; a file nobody names is still removed."""
+    root = tmp_path / "c"
+    cache = await DiskCache.open(root, capacity_bytes=64 * KIB)
+    journaled, unnamed = block(), block()
+    for b in (journaled, unnamed):
+        await cache.put_dirty(*b)
+    abandon(cache)
+    with closing(sqlite3.connect(root / "index.sqlite")) as conn, conn:
+        conn.execute("DELETE FROM blocks")  # the rows the power cut took
+    cache = await DiskCache.open(root, capacity_bytes=64 * KIB, journaled=[journaled[0]])
+    try:
+        assert await cache.dirty_ids() == [journaled[0]]
+        assert await cache.get(journaled[0]) == journaled[1]
+        assert await cache.get(unnamed[0]) is None
+        assert cache.open_report.removed_files == 1
+    finally:
+        await cache.close()
+    cache = await DiskCache.open(root, capacity_bytes=64 * KIB)  # the adoption was durable
+    try:
+        assert await cache.dirty_ids() == [journaled[0]]
+    finally:
+        await cache.close()
