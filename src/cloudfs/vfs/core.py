@@ -174,6 +174,7 @@ class Vfs:
             seal=blocks.codec.seal,
             opener=blocks,
             disk=disk,
+            fill=self.fetcher.cache_later,
             concurrency=self.options.fetch_concurrency,
         )
         self.queue = UploadQueue(

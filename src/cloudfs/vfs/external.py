@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from cloudfs.cache.memory import MemoryCache
@@ -76,6 +76,7 @@ class ExternalFetcher:
         seal: Callable[[bytes, bytes], bytes] | None = None,
         opener: BlockSealer | None = None,
         disk: SealedCache | None = None,
+        fill: Callable[[bytes, Callable[[], bytes]], Awaitable[None]] | None = None,
         concurrency: int = 8,
     ) -> None:
         self.source = source
@@ -84,6 +85,7 @@ class ExternalFetcher:
         self.disk = disk if seal is not None and opener is not None else None
         self._seal = seal
         self._opener = opener
+        self._fill = fill if self.disk is not None else None  # BlockFetcher.cache_later
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self.downloads = 0
@@ -142,9 +144,9 @@ class ExternalFetcher:
                 f"external object returned {len(data)} bytes for a {length}-byte block: it "
                 "changed since it was linked"
             )
-        if self.disk is not None and self._seal is not None and length:
-            sealed = await asyncio.to_thread(self._seal, key, data)
-            await self.disk.put_clean(key, sealed)
+        if self._fill is not None and self._seal is not None and length:
+            seal = self._seal  # sealed and cached off the read path, like native blocks
+            await self._fill(key, lambda: seal(key, data))
         return data
 
     async def _from_disk(self, key: bytes, length: int) -> bytes | None:

@@ -192,7 +192,7 @@ class BlockFetcher:
         sealed = await self._download(ref)
         plain = await self.blocks.unseal(ref, sealed)
         if self.disk is not None:  # off the read path: the reader has its bytes already
-            await self._cache_later(ref.id, sealed)
+            await self.cache_later(ref.id, sealed)
         return plain
 
     async def _download(self, ref: BlockRef) -> bytes:
@@ -232,14 +232,24 @@ class BlockFetcher:
         async with self._slots:  # not held while backing off
             return await self.blocks.download(ref)
 
-    async def _cache_later(self, block_id: bytes, sealed: bytes) -> None:
-        """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once."""
+    async def cache_later(self, block_id: bytes, sealed: bytes | Callable[[], bytes]) -> None:
+        """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once
+        (the caller waits only when that many are in flight).  ``sealed`` may be a function
+        that seals the block, run in a worker thread by the background task."""
         assert self.disk is not None
         while len(self._inserts) >= MAX_INSERTS:
             await asyncio.wait(self._inserts, return_when=asyncio.FIRST_COMPLETED)
-        task = asyncio.ensure_future(self.disk.put_clean(block_id, sealed))
+        task = asyncio.ensure_future(self._insert(self.disk, block_id, sealed))
         self._inserts.add(task)
         task.add_done_callback(self._inserted)
+
+    @staticmethod
+    async def _insert(
+        disk: SealedCache, block_id: bytes, sealed: bytes | Callable[[], bytes]
+    ) -> bool:
+        if callable(sealed):
+            sealed = await asyncio.to_thread(sealed)
+        return await disk.put_clean(block_id, sealed)
 
     def _inserted(self, task: asyncio.Future[bool]) -> None:
         self._inserts.discard(task)
