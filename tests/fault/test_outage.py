@@ -154,6 +154,7 @@ async def test_reads_recover_when_the_store_returns(vfs: Vfs, faulty: FaultyStor
     faulty.up()
     assert await fs.pread(h, 3 * BS, 0) == data  # no sticky failure, no poisoned entry
     await fs.close(h)
+    await vfs.fetcher.settle()  # disk-cache inserts run in the background
     faulty.down()
     vfs.fetcher.clear()
     assert await fs.read_bytes("/f") == data  # what the recovery fetched is cached

@@ -591,6 +591,7 @@ class Vfs:
                     with contextlib.suppress(Exception):
                         await self.release(fh)
         finally:  # a write that could not be committed is reported, but the worker stops
+            await self.fetcher.settle()  # blocks fetched are cached before the cache closes
             await self.queue.close(drain=False)
 
     # -- helpers --------------------------------------------------------------------------

@@ -243,6 +243,11 @@ class BlockFetcher:
         self._inserts.add(task)
         task.add_done_callback(self._inserted)
 
+    async def settle(self) -> None:
+        """Wait for the disk-cache inserts in flight (what was fetched is then cached)."""
+        if self._inserts:
+            await asyncio.wait(list(self._inserts))
+
     @staticmethod
     async def _insert(
         disk: SealedCache, block_id: bytes, sealed: bytes | Callable[[], bytes]
