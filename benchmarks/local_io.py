@@ -13,7 +13,11 @@ cache would use) and prints CPU ms and wall ms per MiB:
 * ``O_DIRECT write`` / ``O_DIRECT read``: through a page-aligned buffer, as
   ``cloudfs.cache._files`` does;
 * ``buffered read, cold``: after ``echo 1 > /proc/sys/vm/drop_caches`` (root only; skipped
-  otherwise).
+  otherwise);
+* ``O_DIRECT new files, after deletes`` / ``O_DIRECT slab slots``: the disk cache filling
+  up after it was cleared (or while it evicts), one new file per block as block files do,
+  against ``pwrite`` into slots of one open slab file as ``cloudfs.cache._slabs`` does
+  (ADR 13: on ext4 without a journal, creating inodes near recently deleted ones is slow).
 
     uv run python benchmarks/local_io.py --count 300 --idle 45
 """
@@ -99,6 +103,18 @@ def main() -> None:
         else:
             _case("buffered read, cold", args.count, read_buffered)
         _case("buffered read, page cache", args.count, read_buffered)
+        shutil.rmtree(direct)  # a cache cleared (or evicting): recently deleted inodes
+        direct.mkdir()
+        _case("O_DIRECT new files, after deletes", args.count, write_direct)
+        slab = os.open(root / "slab", os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600)
+        try:
+            _case(
+                "O_DIRECT slab slots",
+                args.count,
+                lambda i: os.pwritev(slab, [memoryview(aligned)], i * MIB) and None,
+            )
+        finally:
+            os.close(slab)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -153,6 +153,34 @@ class StoreContract:
         with pytest.raises(ObjectNotFoundError):
             await store.get_range("missing", start, length)
 
+    # -- sized gets (the block read path) -------------------------------------------
+
+    async def test_get_sized_returns_the_whole_object_as_a_view(self, store: ObjectStore) -> None:
+        await store.put("s", PAYLOAD)
+        view = await store.get_sized("s", len(PAYLOAD))
+        assert isinstance(view, memoryview)
+        assert view.readonly
+        assert bytes(view) == PAYLOAD
+
+    async def test_get_sized_with_a_wrong_size_gives_what_is_there(
+        self, store: ObjectStore
+    ) -> None:
+        await store.put("s", PAYLOAD)
+        assert bytes(await store.get_sized("s", 10)) == PAYLOAD[:10]  # longer: a prefix
+        shorter = await store.get_sized("s", len(PAYLOAD) + 100)  # shorter: what it holds
+        assert bytes(shorter) == PAYLOAD
+
+    async def test_get_sized_of_an_empty_object(self, store: ObjectStore) -> None:
+        await store.put("e", b"")
+        assert bytes(await store.get_sized("e", 0)) == b""
+
+    @pytest.mark.parametrize("size", [0, 4])
+    async def test_get_sized_of_a_missing_object_is_not_found(
+        self, store: ObjectStore, size: int
+    ) -> None:
+        with pytest.raises(ObjectNotFoundError):
+            await store.get_sized("missing", size)
+
     # -- head ------------------------------------------------------------------------
 
     async def test_head_gives_size_and_the_put_etag(self, store: ObjectStore) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from tests.unit.cache.conftest import abandon
+from tests.unit.cache.conftest import abandon, footprint
 
 from cloudfs.cache import DiskCache, NotCachedError, PinLimitError
 
@@ -126,8 +126,8 @@ class CacheBounds(RuleBasedStateMachine):
         for block_id in self.dirty | set(self.pins):
             assert self.run(self.cache.is_cached(block_id))
         assert u.pinned_count == len(self.pins)
-        files = [p for p in (self.root / "blocks").rglob("*") if p.is_file()]
-        assert sum(p.stat().st_size for p in files) == u.used
+        on_disk, expected = footprint(self.cache)
+        assert on_disk == expected
 
 
 CacheBounds.TestCase.settings = settings(

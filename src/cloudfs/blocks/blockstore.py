@@ -65,12 +65,23 @@ class BlockStore:
         """The block's valid plaintext (``ref.size`` bytes at most), from the store."""
         return await self.unseal(ref, await self.download(ref))
 
-    async def download(self, ref: BlockRef) -> bytes:
-        """The sealed object.  Missing is an :class:`IntegrityError`: metadata named it."""
+    async def download(self, ref: BlockRef) -> bytes | memoryview:
+        """The sealed object (a view of the received buffer when its stored size is known).
+        Missing is an :class:`IntegrityError`: metadata named it."""
         try:
-            return await self.store.get(object_key(ref.id))
+            if ref.stored <= 0:
+                return await self.store.get(object_key(ref.id))
+            # One byte more than written: an object that grew is refused too, not read
+            # up to the size that authenticates.
+            sealed = await self.store.get_sized(object_key(ref.id), ref.stored + 1)
         except ObjectNotFoundError as e:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
+        if len(sealed) != ref.stored:
+            held = "more" if len(sealed) > ref.stored else str(len(sealed))
+            raise IntegrityError(
+                f"block {ref.id.hex()}: the store holds {held} bytes, {ref.stored} were written"
+            )
+        return sealed
 
     @staticmethod
     def frames_for(ref: BlockRef, start: int, end: int) -> FrameRange | None:
@@ -96,7 +107,7 @@ class BlockStore:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
         return self.codec.open_frames(ref.id, stored, frames)  # a few frames: cheap inline
 
-    async def unseal(self, ref: BlockRef, sealed: bytes) -> bytes:
+    async def unseal(self, ref: BlockRef, sealed: bytes | memoryview) -> bytes:
         """Authenticate and open a sealed block; :class:`IntegrityError` if it fails."""
         return await asyncio.to_thread(self.open_sealed, ref, sealed)
 

@@ -1,5 +1,8 @@
 """Block files of the disk cache: names, crash-safe writes, the start-up scan.
 
+Dirty blocks (and the clean blocks they become once uploaded) have a file each; blocks
+fetched from the store go to slab files instead (:mod:`cloudfs.cache._slabs`).
+
 Layout under the cache root::
 
     blocks/<first 2 hex digits>/<32 hex digits>     one sealed block, exactly as stored
@@ -32,20 +35,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["BlockFiles"]
+__all__ = ["ALIGN", "O_DIRECT", "AlignedBuffer", "BlockFiles", "aligned"]
 
 T = TypeVar("T")
 _TMP_SUFFIX = ".tmp"
 _ID_HEX = 32
-_ALIGN = 4096
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
+ALIGN = 4096
+O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
-class _AlignedBuffer(threading.local):
+class AlignedBuffer(threading.local):
     """One page-aligned buffer per thread for ``O_DIRECT`` transfers, grown on demand."""
 
     def __init__(self) -> None:
-        self.buf = mmap.mmap(-1, _ALIGN)
+        self.buf = mmap.mmap(-1, ALIGN)
 
     def get(self, size: int) -> mmap.mmap:
         if len(self.buf) < size:
@@ -54,8 +57,8 @@ class _AlignedBuffer(threading.local):
         return self.buf
 
 
-def _aligned(size: int) -> int:
-    return -(-size // _ALIGN) * _ALIGN
+def aligned(size: int) -> int:
+    return -(-size // ALIGN) * ALIGN
 
 
 class BlockFiles:
@@ -63,8 +66,8 @@ class BlockFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root / "blocks"
-        self._direct = _O_DIRECT  # dropped to 0 if the file system refuses it
-        self._buffers = _AlignedBuffer()
+        self._direct = O_DIRECT  # dropped to 0 if the file system refuses it
+        self._buffers = AlignedBuffer()
 
     def create_tree(self) -> None:
         """Create the 256 shard directories (once), so writes never create directories."""
@@ -93,12 +96,12 @@ class BlockFiles:
             if not self._direct:
                 return use(memoryview(_read_all(fd)))
             size = os.fstat(fd).st_size
-            buf = self._buffers.get(_aligned(size))
+            buf = self._buffers.get(aligned(size))
             done = 0
             view = memoryview(buf)
             try:
                 while done < size:
-                    n = os.preadv(fd, [view[done : _aligned(size)]], done)
+                    n = os.preadv(fd, [view[done : aligned(size)]], done)
                     if n == 0:
                         break
                     done += n
@@ -119,11 +122,11 @@ class BlockFiles:
                 self._direct = 0
         return os.open(path, flags, mode)
 
-    def _write_fd(self, fd: int, data: bytes) -> None:
+    def _write_fd(self, fd: int, data: bytes | memoryview) -> None:
         if not self._direct:
             _write_all(fd, memoryview(data))
             return
-        size = _aligned(len(data))
+        size = aligned(len(data))
         buf = self._buffers.get(size)
         view = memoryview(buf)
         try:
@@ -135,7 +138,7 @@ class BlockFiles:
         if size != len(data):
             os.ftruncate(fd, len(data))
 
-    def write(self, block_id: bytes, data: bytes, *, durable_name: bool) -> None:
+    def write(self, block_id: bytes, data: bytes | memoryview, *, durable_name: bool) -> None:
         """Atomically create the block's file; ``durable_name`` makes it durable too.
 
         A clean block is not fsynced: after a power cut its file may be short (dropped by

@@ -1,9 +1,13 @@
 """The disk cache's SQLite index (``index.sqlite``): one row per cached block.
 
-Schema (``user_version`` 1)::
+Schema (``user_version`` 2)::
 
-    blocks(id BLOB PRIMARY KEY, size, dirty 0/1, pins, last_seq)
+    blocks(id BLOB PRIMARY KEY, size, dirty 0/1, pins, last_seq, slot)
     settings(key TEXT PRIMARY KEY, value INTEGER)   capacity_bytes, hits, misses
+
+``slot`` is where a clean block lives in its slab file (:mod:`cloudfs.cache._slabs`);
+NULL means a file of its own (every dirty block, and clean blocks that were dirty).
+Version 1 had no ``slot``: opening one adds the column, so its rows are files, as they were.
 
 ``last_seq`` orders blocks by last use so a reopened cache rebuilds its policy in about
 the order it had.  The database runs in WAL mode with ``synchronous=NORMAL``: a commit
@@ -26,12 +30,12 @@ __all__ = ["INDEX_NAME", "Index", "Row", "read_settings", "write_setting"]
 
 INDEX_NAME = "index.sqlite"
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS blocks (
         id BLOB PRIMARY KEY, size INTEGER NOT NULL, dirty INTEGER NOT NULL,
-        pins INTEGER NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID""",
+        pins INTEGER NOT NULL, last_seq INTEGER NOT NULL, slot INTEGER) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 
@@ -43,6 +47,7 @@ class Row:
     dirty: bool
     pins: int
     last_seq: int
+    slot: int | None = None  # in the slab of its size; None: a file of its own
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -64,6 +69,9 @@ class Index:
         """Open (creating if needed) the index in ``root``."""
         index = cls(connect(root / INDEX_NAME))
         with index._tx() as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version == 1:
+                conn.execute("ALTER TABLE blocks ADD COLUMN slot INTEGER")
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -90,10 +98,12 @@ class Index:
                 conn.execute("PRAGMA synchronous = NORMAL")
 
     def rows(self) -> list[Row]:
+        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+        slot = "slot" if version >= 2 else "NULL"  # read by another process: not migrated
         cursor = self._conn.execute(
-            "SELECT id, size, dirty, pins, last_seq FROM blocks ORDER BY last_seq"
+            f"SELECT id, size, dirty, pins, last_seq, {slot} FROM blocks ORDER BY last_seq"
         )
-        return [Row(i, s, bool(d), p, q) for i, s, d, p, q in cursor]
+        return [Row(i, s, bool(d), p, q, t) for i, s, d, p, q, t in cursor]
 
     def settings(self) -> dict[str, int]:
         return dict(self._conn.execute("SELECT key, value FROM settings"))
@@ -108,8 +118,8 @@ class Index:
         with self._tx(durable=durable) as conn:
             conn.executemany("DELETE FROM blocks WHERE id = ?", ((i,) for i in evicted))
             conn.execute(
-                "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)",
-                (row.id, row.size, int(row.dirty), row.pins, row.last_seq),
+                "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
+                (row.id, row.size, int(row.dirty), row.pins, row.last_seq, row.slot),
             )
 
     def delete(self, block_ids: Iterable[bytes], *, durable: bool = False) -> None:

@@ -3,9 +3,12 @@
 Mechanism:
 
 * **Bytes at rest are the stored bytes.**  A block is kept exactly as sealed (compressed,
-  encrypted, bound to its id), one file per block (see :mod:`cloudfs.cache._files`), so
-  the cache holds no plaintext and a corrupt file is refused by the AEAD when the caller
-  opens it; the caller then :meth:`~DiskCache.discard`\\ s it and refetches.
+  encrypted, bound to its id), so the cache holds no plaintext and a corrupt copy is
+  refused by the AEAD when the caller opens it; the caller then
+  :meth:`~DiskCache.discard`\\ s it and refetches.  A fetched (clean) block goes to a slot
+  of a slab file (:mod:`cloudfs.cache._slabs`: one ``pwrite``, no file to create); a
+  written (dirty) block, the only copy until uploaded, gets a file of its own
+  (:mod:`cloudfs.cache._files`: temp, fsync, rename) and keeps it once clean.
 * **The state lives in memory, the index makes it durable.**  The event loop owns a dict
   of entries (size, clean/dirty, pin count) and byte tallies; every change is applied
   there first (synchronously, so admission and eviction decisions never interleave) and
@@ -16,13 +19,15 @@ Mechanism:
   blocks until the new one fits; if dirty + pinned + in-flight bytes leave no room it
   returns False.  Dirty blocks (written, not yet uploaded) and pinned blocks are never
   evicted.  So the cache never exceeds its capacity except by dirty and pinned bytes.
-* **Ordering makes kill -9 harmless.**  A put writes the file (temp, fsync, rename) and
-  then commits its row; an eviction or discard deletes rows, then files.  :meth:`open`
-  reconciles: rows whose file is missing or has the wrong size are dropped (a dirty one
-  is reported in :attr:`~DiskCache.open_report` and logged as an error), files without a
-  row and leftover temp files are deleted.  A dirty block is durable when
-  :meth:`~DiskCache.put_dirty` returns: file and directory fsynced, row committed with
-  ``synchronous=FULL``.
+* **Ordering makes kill -9 harmless.**  A put writes the file or slot and then commits
+  its row; an eviction or discard deletes rows, then files, and frees slots only once
+  the rows naming them are gone (so no two rows ever name one slot).  :meth:`open`
+  reconciles: rows whose file is missing or has the wrong size, or whose slot lies past
+  the end of its slab file, are dropped (a dirty one is reported in
+  :attr:`~DiskCache.open_report` and logged as an error), files without a row and
+  leftover temp files are deleted, slab files are cut after their last slot in use.
+  A dirty block is durable when :meth:`~DiskCache.put_dirty` returns: file and directory
+  fsynced, row committed with ``synchronous=FULL``.
 * **Writers wait, never fail.**  Dirty bytes are limited to :data:`DIRTY_FRACTION` of
   the capacity; :meth:`~DiskCache.put_dirty` waits until :meth:`~DiskCache.mark_clean` or
   :meth:`~DiskCache.discard` frees room (a lone block larger than the limit still gets
@@ -58,8 +63,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from cloudfs._thread import DedicatedThread as Worker
-from cloudfs.cache._files import BlockFiles
+from cloudfs.cache._files import ALIGN, BlockFiles
 from cloudfs.cache._index import Index, Row, read_settings, write_setting
+from cloudfs.cache._slabs import SlabFiles, SlotAllocator, pages_for
 from cloudfs.cache.policy import DEFAULT_POLICY, EvictionPolicy, make_policy
 from cloudfs.errors import ClientError, CloudfsError, ConfigurationError
 
@@ -128,6 +134,7 @@ class _Entry:
     size: int
     dirty: bool
     pins: int
+    slot: int | None = None  # in the slab of its size (clean blocks); None: its own file
 
     @property
     def locked(self) -> bool:
@@ -166,6 +173,9 @@ class DiskCache:
     def __init__(self, root: Path, worker: Worker, index: Index, lock_fd: int) -> None:
         self.root = root
         self._files = BlockFiles(root)
+        self._slabs = SlabFiles(root)
+        self._slots = SlotAllocator()
+        self._unfreed: dict[bytes, tuple[int, int]] = {}  # forgotten, row not yet deleted
         self._worker = worker
         self._index = index  # used only in the worker thread
         self._lock_fd = lock_fd
@@ -235,24 +245,31 @@ class DiskCache:
             await self._worker.call(self._index.close)
         finally:
             self._worker.stop()
+            self._slabs.close()
             os.close(self._lock_fd)
 
     async def _load(self, default_capacity: int, policy: str, journaled: set[bytes]) -> None:
         await asyncio.to_thread(self._files.create_tree)
+        await asyncio.to_thread(self._slabs.create_dir)
         settings, rows = await self._worker.call(
             lambda: (self._index.settings(), self._index.rows())
         )
         sizes, removed = await asyncio.to_thread(self._files.scan)
+        lengths = await asyncio.to_thread(self._slabs.lengths)
         rows = await self._adopt(rows, sizes, journaled)
-        kept = [r for r in rows if sizes.get(r.id) == r.size]
+        kept = _whole(rows, sizes, lengths)
         await self._repair(rows, kept, sizes, removed)
+        self._slots = SlotAllocator.from_taken(
+            [(pages_for(r.size), r.slot) for r in kept if r.slot is not None]
+        )
+        await asyncio.to_thread(self._slabs.trim, self._slots.ends())
         self._capacity = settings.get(_CAPACITY, default_capacity)
         if _CAPACITY not in settings:
             await self._worker.call(partial(self._index.touch, (), {_CAPACITY: self._capacity}))
         self._hits, self._misses = settings.get("hits", 0), settings.get("misses", 0)
         self._policy = make_policy(policy, self._capacity)
         for row in kept:
-            self._add(row.id, _Entry(row.size, row.dirty, row.pins))
+            self._add(row.id, _Entry(row.size, row.dirty, row.pins, row.slot))
         self._seq = max((r.last_seq for r in rows), default=0) + 1
         await self._evict_over()
 
@@ -275,11 +292,12 @@ class DiskCache:
     async def _repair(
         self, rows: list[Row], kept: list[Row], sizes: dict[bytes, int], removed: int
     ) -> None:
-        """Drop rows without a whole file and files without a row."""
+        """Drop rows without a whole file or slot, and files without a row."""
         kept_ids = {r.id for r in kept}
         dropped = [r for r in rows if r.id not in kept_ids]
         lost = tuple(r.id for r in dropped if r.dirty)
-        strays = [i for i in sizes if i not in kept_ids]
+        file_ids = {r.id for r in kept if r.slot is None}
+        strays = [i for i in sizes if i not in file_ids]
         if dropped:
             await self._worker.call(
                 partial(self._index.delete, [r.id for r in dropped], durable=bool(lost))
@@ -312,7 +330,8 @@ class DiskCache:
         a copy), or None if the block is not cached.  Exceptions from ``use`` propagate.
         """
         self._check_open()
-        if block_id not in self._entries or block_id in self._busy:
+        entry = self._entries.get(block_id)
+        if entry is None or block_id in self._busy:
             if count:
                 self._miss()
             return None
@@ -320,7 +339,14 @@ class DiskCache:
             self._policy.access(block_id)
             self._touched[block_id] = self._next_seq()
         try:
-            data = await asyncio.to_thread(self._files.read_with, block_id, use)
+            if entry.slot is not None:
+                # A slot reused while we read gives another block's bytes: refused by the
+                # AEAD in ``use`` like any corrupt copy (the caller discards and refetches).
+                data = await asyncio.to_thread(
+                    self._slabs.read_with, pages_for(entry.size), entry.slot, entry.size, use
+                )
+            else:
+                data = await asyncio.to_thread(self._files.read_with, block_id, use)
         except FileNotFoundError:
             self._vanished(block_id)
             if count:
@@ -330,6 +356,17 @@ class DiskCache:
             self._hits += 1
             self._stats_changed = True
         return data
+
+    def where(self, block_id: bytes) -> tuple[Path, int, int] | None:
+        """Where the block's sealed bytes are on disk: ``(file, offset, length)``, or None
+        if it is not cached (for tools and tests; the bytes may move once it is evicted)."""
+        entry = self._entries.get(block_id)
+        if entry is None:
+            return None
+        if entry.slot is None:
+            return self._files.path(block_id), 0, entry.size
+        pages = pages_for(entry.size)
+        return self._slabs.path(pages), entry.slot * pages * ALIGN, entry.size
 
     async def is_cached(self, block_id: bytes) -> bool:
         return block_id in self
@@ -384,7 +421,9 @@ class DiskCache:
         self._notify_room()
 
     # -- writing ----------------------------------------------------------------------
-    async def put_clean(self, block_id: bytes, sealed: bytes, *, pin: bool = False) -> bool:
+    async def put_clean(
+        self, block_id: bytes, sealed: bytes | memoryview, *, pin: bool = False
+    ) -> bool:
         """Cache a fetched block; False (nothing cached) if dirty and pinned blocks leave
         no room.  Idempotent: a block already cached stays as it is (and counts as used).
         ``pin=True`` pins it in the same step (:class:`PinLimitError` as for :meth:`pin`).
@@ -402,7 +441,8 @@ class DiskCache:
         if self._tally.locked_bytes + self._reserved + size > self._capacity:
             return False
         victims = self._pick_victims(size)
-        await self._store(block_id, sealed, _Entry(size, False, int(pin)), victims)
+        entry = _Entry(size, False, int(pin), self._slots.take(pages_for(size)))
+        await self._store(block_id, sealed, entry, victims)
         return True
 
     async def put_dirty(self, block_id: bytes, sealed: bytes) -> None:
@@ -421,13 +461,13 @@ class DiskCache:
                 break
             await self._room.wait()
         if entry is not None:
-            await self._make_dirty(block_id, entry)
+            await self._make_dirty(block_id, entry, sealed)
         else:
             victims = self._pick_victims(size)
             await self._store(block_id, sealed, _Entry(size, True, 0), victims)
 
     async def _store(
-        self, block_id: bytes, data: bytes, entry: _Entry, victims: list[bytes]
+        self, block_id: bytes, data: bytes | memoryview, entry: _Entry, victims: list[bytes]
     ) -> None:
         """Write file then row, shielded from the caller's cancellation."""
         self._claim([block_id, *victims])
@@ -436,29 +476,74 @@ class DiskCache:
         await asyncio.shield(asyncio.ensure_future(self._write(block_id, data, entry, victims)))
 
     async def _write(
-        self, block_id: bytes, data: bytes, entry: _Entry, victims: list[bytes]
+        self, block_id: bytes, data: bytes | memoryview, entry: _Entry, victims: list[bytes]
     ) -> None:
+        row = Row(block_id, entry.size, entry.dirty, entry.pins, self._next_seq(), entry.slot)
+        freed = self._slots_of(victims)
+        files = [v for v in victims if v not in self._unfreed]
         try:
-            await asyncio.to_thread(self._write_files, block_id, data, entry.dirty, victims)
-            row = Row(block_id, entry.size, entry.dirty, entry.pins, self._next_seq())
-            await self._worker.call(partial(self._index.put, row, victims))
+            if entry.slot is None:
+                await asyncio.to_thread(self._write_files, block_id, data, entry.dirty, files)
+                await self._worker.call(partial(self._put_row, row, victims, freed))
+            else:  # one hop: the index's thread writes the slot, then the row
+                await self._worker.call(partial(self._write_slot, row, data, victims, files, freed))
+        except BaseException:
+            if entry.slot is not None:
+                self._slots.give(pages_for(entry.size), entry.slot)
+            raise
+        else:
             self._add(block_id, entry)
+            self._give_slots(victims)
         finally:
             self._reserved -= entry.size
             self._dirty_reserved -= entry.size if entry.dirty else 0
             self._release([block_id, *victims])
             self._notify_room()
 
-    def _write_files(self, block_id: bytes, data: bytes, dirty: bool, victims: list[bytes]) -> None:
+    def _write_files(
+        self, block_id: bytes, data: bytes | memoryview, dirty: bool, victims: list[bytes]
+    ) -> None:
         self._files.delete(victims)
         self._files.write(block_id, data, durable_name=dirty)
 
-    async def _make_dirty(self, block_id: bytes, entry: _Entry) -> None:
+    def _put_row(self, row: Row, victims: list[bytes], freed: list[tuple[int, int]]) -> None:
+        """(Worker thread.)  Commit ``row``, dropping the victims' rows; then punch out the
+        victims' slots, which may be reused from now on."""
+        self._index.put(row, victims)
+        self._slabs.free(freed)
+
+    def _write_slot(
+        self,
+        row: Row,
+        data: bytes | memoryview,
+        victims: list[bytes],
+        files: list[bytes],
+        freed: list[tuple[int, int]],
+    ) -> None:
+        """(Worker thread.)  A clean block into its slot, then its row (dropping the
+        victims' rows); then the victims' files and slots go."""
+        assert row.slot is not None
+        self._slabs.write(pages_for(row.size), row.slot, data)
+        self._index.put(row, victims)
+        self._files.delete(files)
+        self._slabs.free(freed)
+
+    async def _make_dirty(self, block_id: bytes, entry: _Entry, sealed: bytes | memoryview) -> None:
+        """A cached clean block turns dirty: durable from now on, in a file of its own."""
         self._update(entry, dirty=True)
         self._claim([block_id])
         try:
-            await asyncio.to_thread(self._files.sync_name, block_id)
-            await self._worker.call(partial(self._index.set_dirty, [block_id], True))
+            if entry.slot is None:
+                await asyncio.to_thread(self._files.sync_name, block_id)
+                await self._worker.call(partial(self._index.set_dirty, [block_id], True))
+                return
+            slot = (pages_for(entry.size), entry.slot)
+            await asyncio.to_thread(self._files.write, block_id, sealed, durable_name=True)
+            row = Row(block_id, entry.size, True, entry.pins, self._next_seq(), None)
+            await self._worker.call(partial(self._index.put, row, (), durable=True))
+            entry.slot = None
+            await self._worker.call(partial(self._slabs.free, [slot]))
+            self._slots.give(*slot)
         finally:
             self._release([block_id])
 
@@ -588,10 +673,29 @@ class DiskCache:
             return
         self._claim(ids)
         try:
-            await self._worker.call(partial(self._index.delete, ids, durable=durable))
-            await asyncio.to_thread(self._files.delete, ids)
+            freed = self._slots_of(ids)
+            files = [i for i in ids if i not in self._unfreed]
+            await self._worker.call(partial(self._delete_rows, ids, durable, freed))
+            await asyncio.to_thread(self._files.delete, files)
+            self._give_slots(ids)
         finally:
             self._release(ids)
+
+    def _delete_rows(self, ids: list[bytes], durable: bool, freed: list[tuple[int, int]]) -> None:
+        """(Worker thread.)  Delete the rows, then punch out their slots."""
+        self._index.delete(ids, durable=durable)
+        self._slabs.free(freed)
+
+    def _slots_of(self, ids: list[bytes]) -> list[tuple[int, int]]:
+        """The slots of these forgotten blocks (those that were in slabs)."""
+        return [self._unfreed[i] for i in ids if i in self._unfreed]
+
+    def _give_slots(self, ids: list[bytes]) -> None:
+        """The rows of these forgotten blocks are gone: their slots may be reused."""
+        for block_id in ids:
+            slot = self._unfreed.pop(block_id, None)
+            if slot is not None:
+                self._slots.give(*slot)
 
     # -- bookkeeping ------------------------------------------------------------------
     def _add(self, block_id: bytes, entry: _Entry) -> None:
@@ -600,8 +704,11 @@ class DiskCache:
         self._policy.insert(block_id, entry.size)
 
     def _forget(self, block_id: bytes) -> None:
-        self._tally.add(self._entries.pop(block_id), -1)
+        entry = self._entries.pop(block_id)
+        self._tally.add(entry, -1)
         self._touched.pop(block_id, None)
+        if entry.slot is not None:
+            self._unfreed[block_id] = (pages_for(entry.size), entry.slot)
 
     def _update(self, entry: _Entry, *, dirty: bool | None = None, pins: int | None = None) -> None:
         self._tally.add(entry, -1)
@@ -705,3 +812,26 @@ async def write_capacity(root: Path, capacity_bytes: int) -> None:
     :data:`HOUSEKEEPING_SECONDS` (and every later open uses it)."""
     _check_capacity(capacity_bytes)
     await asyncio.to_thread(write_setting, root, _CAPACITY, capacity_bytes)
+
+
+def _whole(rows: list[Row], sizes: dict[bytes, int], lengths: dict[int, int]) -> list[Row]:
+    """The rows whose block is all there: a file of the right size, or a slot inside its
+    slab file (one row per slot; a slot of the wrong block is refused when read)."""
+    kept: list[Row] = []
+    taken: set[tuple[int, int]] = set()
+    for row in rows:
+        if row.slot is None:
+            whole = sizes.get(row.id) == row.size
+        else:
+            pages = pages_for(row.size)
+            end = row.slot * pages * ALIGN + row.size
+            whole = (
+                not row.dirty
+                and row.slot >= 0
+                and end <= lengths.get(pages, 0)
+                and (pages, row.slot) not in taken
+            )
+            taken.add((pages, row.slot))
+        if whole:
+            kept.append(row)
+    return kept

@@ -51,8 +51,9 @@ which keeps the NIST SP 800-38D bound (2^-32 over 2^32 blocks) in reach of a fil
 life at 1 MiB blocks (4 PiB).
 
 Cost: AES-GCM and zstd release the GIL, so worker threads seal and open in parallel.
-Frames are encrypted and decrypted straight into one output buffer (``encrypt_into``,
-``decrypt_into``): no copy beyond the primitives.  A :class:`BlockCodec` holds only an
+Frames are encrypted straight into one output buffer (``encrypt_into``) and decrypted
+into a reused per-thread buffer (``decrypt_into``), then copied once into the returned
+``bytes``.  A :class:`BlockCodec` holds only an
 immutable key (zstd contexts are per thread), so one instance serves all threads.
 """
 
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -114,6 +116,22 @@ FRAME_OVERHEAD = NONCE_SIZE + TAG_SIZE
 """Bytes each version-2 frame adds: 12 nonce + 16 tag = 28."""
 _MIN_SHIFT, _MAX_SHIFT = 12, 26
 _INDEX = struct.Struct(">IB")
+
+
+class _Scratch(threading.local):
+    """One decryption buffer per thread, reused: a fresh ``bytearray`` per block is zeroed
+    and, past the allocator's reuse, page-faulted in (~15 % of a warm re-read's CPU)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def get(self, size: int) -> memoryview:
+        if len(self.buf) < size:
+            self.buf = bytearray(size)
+        return memoryview(self.buf)[:size]
+
+
+_scratch = _Scratch()
 
 _HEADERS = {flag: BLOCK_MAGIC + bytes([1, flag]) for flag in (0, FLAG_COMPRESSED)}
 
@@ -340,8 +358,7 @@ class BlockCodec:
         plain = len(view) - count * FRAME_OVERHEAD
         if plain < 0:
             raise _failed(block_id)
-        out = bytearray(plain)
-        target = memoryview(out)
+        target = _scratch.get(plain)
         ad = head + self._filespace_ad + block_id
         frame = (len(view) // count) if count == 1 else (1 << head[6]) + FRAME_OVERHEAD
         pos = written = 0
@@ -362,4 +379,4 @@ class BlockCodec:
             raise _failed(block_id) from None
         if pos != len(view):
             raise _failed(block_id)
-        return bytes(out)
+        return bytes(target)  # the one copy: the scratch buffer is reused

@@ -118,6 +118,14 @@ class FaultyStore:
         self._after("get", key)
         return data
 
+    async def get_sized(self, key: str, size: int) -> memoryview:
+        """Whole-object get (a ``get`` for faults) through the inner store, unless a fault
+        strikes."""
+        await self._before("get", key)
+        data = await self.inner.get_sized(key, size)
+        self._after("get", key)
+        return data
+
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         """Ranged get through the inner store, unless a fault strikes."""
         await self._before("get_range", key)
@@ -228,6 +236,13 @@ class CountingStore:
         """Forward and record a get."""
         with self._recording("get", key) as call:
             data = await self.inner.get(key)
+            call.nbytes = len(data)
+        return data
+
+    async def get_sized(self, key: str, size: int) -> memoryview:
+        """Forward and record a whole-object get (recorded as ``get``)."""
+        with self._recording("get", key) as call:
+            data = await self.inner.get_sized(key, size)
             call.nbytes = len(data)
         return data
 

@@ -177,26 +177,37 @@ class ObstoreStore:
             result = await obstore.get_async(self._reader, path)
             return bytes(await result.bytes_async())
 
+    async def get_sized(self, key: str, size: int) -> memoryview:
+        """The whole object of known ``size`` in one ranged request, without a copy.
+
+        (:meth:`get` takes two round trips through obstore's runtime, a request then its
+        body, and copies the body into ``bytes``: ~0.4 CPU-s per GiB more, measured.)
+        """
+        return await self._range_view("get", key, 0, size)
+
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` bytes from ``start``: fewer at the end, ``b""`` at or past it.
 
         ``ObjectNotFoundError`` if the object does not exist (even for a zero length).
         """
+        return bytes(await self._range_view("get_range", key, start, length))
+
+    async def _range_view(self, op: str, key: str, start: int, length: int) -> memoryview:
         path = self._path(key)
         if start < 0 or length < 0:
             raise ValueError(f"range start and length must be >= 0, not {start}, {length}")
         if length == 0:
             await self.head(key)
-            return b""
+            return memoryview(b"")
         try:
-            with self._errors("get_range", key):
+            with self._errors(op, key):
                 data = await obstore.get_range_async(self._reader, path, start=start, length=length)
-                return bytes(data)
+                return memoryview(data)
         except StoreError as e:
             if not is_unsatisfiable_range(e.__cause__ or e):
                 raise
         await self.head(key)
-        return b""
+        return memoryview(b"")
 
     async def head(self, key: str) -> ObjectMeta:
         """Size and ETag without the data.  ``ObjectNotFoundError`` if missing."""

@@ -52,6 +52,15 @@ class ObjectStore(Protocol):
         """The whole object.  ``ObjectNotFoundError`` if it does not exist."""
         ...
 
+    async def get_sized(self, key: str, size: int) -> memoryview:
+        """The whole object, known (from metadata) to be ``size`` bytes, in one request, as
+        a read-only view of the received buffer: no copy.  The bulk read path (blocks).
+
+        Fewer bytes if the object is shorter, its first ``size`` if longer: the caller
+        authenticates what it gets.  ``ObjectNotFoundError`` if it does not exist.
+        """
+        ...
+
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` bytes from ``start`` (fewer only at the end of the object).
 

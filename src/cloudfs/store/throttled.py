@@ -85,6 +85,13 @@ class ThrottledStore:
             await self._download.transfer(len(data))
             return data
 
+    async def get_sized(self, key: str, size: int) -> memoryview:
+        """Sized get through the inner store, then book the download."""
+        async with self._slots:
+            data = await self.inner.get_sized(key, size)
+            await self._download.transfer(len(data))
+            return data
+
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         """Ranged get through the inner store, then book the download."""
         async with self._slots:

@@ -94,7 +94,7 @@ class SealedCache(Protocol):
         self, block_id: bytes, use: Callable[[memoryview], bytes], *, count: bool = True
     ) -> bytes | None: ...
 
-    async def put_clean(self, block_id: bytes, sealed: bytes) -> bool: ...
+    async def put_clean(self, block_id: bytes, sealed: bytes | memoryview) -> bool: ...
 
     async def discard(self, ids: Iterable[bytes]) -> None: ...
 
@@ -195,7 +195,7 @@ class BlockFetcher:
             await self.cache_later(ref.id, sealed)
         return plain
 
-    async def _download(self, ref: BlockRef) -> bytes:
+    async def _download(self, ref: BlockRef) -> bytes | memoryview:
         """The sealed block from the store, riding out an outage of up to ``store_wait``.
 
         The first attempt runs under the store's own timeouts only; after a transient
@@ -228,11 +228,13 @@ class BlockFetcher:
             key=failure.key,
         ) from failure
 
-    async def _attempt(self, ref: BlockRef) -> bytes:
+    async def _attempt(self, ref: BlockRef) -> bytes | memoryview:
         async with self._slots:  # not held while backing off
             return await self.blocks.download(ref)
 
-    async def cache_later(self, block_id: bytes, sealed: bytes | Callable[[], bytes]) -> None:
+    async def cache_later(
+        self, block_id: bytes, sealed: bytes | memoryview | Callable[[], bytes]
+    ) -> None:
         """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once
         (the caller waits only when that many are in flight).  ``sealed`` may be a function
         that seals the block, run in a worker thread by the background task."""
@@ -250,7 +252,7 @@ class BlockFetcher:
 
     @staticmethod
     async def _insert(
-        disk: SealedCache, block_id: bytes, sealed: bytes | Callable[[], bytes]
+        disk: SealedCache, block_id: bytes, sealed: bytes | memoryview | Callable[[], bytes]
     ) -> bool:
         if callable(sealed):
             sealed = await asyncio.to_thread(sealed)

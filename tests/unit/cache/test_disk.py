@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -18,7 +19,7 @@ from cloudfs.cache import (
     write_capacity,
 )
 from cloudfs.errors import ClientError, ConfigurationError
-from tests.unit.cache.conftest import KIB, abandon, block
+from tests.unit.cache.conftest import KIB, abandon, block, damage, footprint
 
 
 async def test_put_get_roundtrip_and_counters(cache: DiskCache) -> None:
@@ -170,8 +171,8 @@ async def test_many_concurrent_puts_and_gets(cache: DiskCache) -> None:
         assert await cache.get(bid) == data
     u = await cache.usage()
     assert u.used <= max(u.capacity, u.dirty_bytes + u.pinned_bytes)
-    on_disk = sum(p.stat().st_size for p in (cache.root / "blocks").rglob("*") if p.is_file())
-    assert on_disk == u.used
+    on_disk, expected = footprint(cache)
+    assert on_disk == expected
 
 
 async def test_concurrent_puts_of_one_id_share_the_write(cache: DiskCache) -> None:
@@ -219,10 +220,13 @@ async def test_reopen_after_kill(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     root = tmp_path / "c"
     cache = await DiskCache.open(root, capacity_bytes=64 * KIB)
     kept_dirty, lost_dirty, lost_clean, truncated = block(), block(), block(), block()
-    for b in (kept_dirty, lost_dirty):
+    kept_clean, cut_slot = block(), block()
+    for b in (kept_dirty, lost_dirty, lost_clean, truncated):
         await cache.put_dirty(*b)
-    for b in (lost_clean, truncated):
+    await cache.mark_clean([lost_clean[0], truncated[0]])  # clean, in files of their own
+    for b in (kept_clean, cut_slot):  # fetched: slots 0 and 1 of one slab
         await cache.put_clean(*b)
+    slab, offset, _ = cache.where(cut_slot[0]) or (root, 0, 0)
     abandon(cache)  # kill -9: no close
     files = root / "blocks"
     (files / lost_dirty[0].hex()[:2] / lost_dirty[0].hex()).unlink()
@@ -230,29 +234,37 @@ async def test_reopen_after_kill(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     (files / truncated[0].hex()[:2] / truncated[0].hex()).write_bytes(b"short")
     (files / "ab" / f".{'ab' * 16}.1234.tmp").write_bytes(b"partial")  # a write cut short
     (files / "cd" / ("cd" * 16)).write_bytes(b"renamed, row never committed")
+    os.truncate(slab, offset + 100)  # the last slot's write was cut short
     with caplog.at_level(logging.ERROR, logger="cloudfs.cache"):
         cache = await DiskCache.open(root, capacity_bytes=64 * KIB)
     try:
         report = cache.open_report
         assert report.lost_dirty == (lost_dirty[0],)
-        assert (report.dropped_rows, report.removed_files) == (2, 3)
+        assert (report.dropped_rows, report.removed_files) == (3, 3)
         assert lost_dirty[0].hex() in caplog.text
         assert await cache.dirty_ids() == [kept_dirty[0]]
         assert await cache.get(kept_dirty[0]) == kept_dirty[1]
+        assert await cache.get(kept_clean[0]) == kept_clean[1]
         assert await cache.get(truncated[0]) is None
+        assert await cache.get(cut_slot[0]) is None
         assert sorted(p.name for p in files.rglob("*") if p.is_file()) == [kept_dirty[0].hex()]
+        assert slab.stat().st_size == offset  # cut after the last slot in use
     finally:
         await cache.close()
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip"])
-async def test_corrupt_file_is_refused_discarded_and_refetched(
-    cache: DiskCache, damage: str
+@pytest.mark.parametrize("how", ["truncate", "flip", "zero"])
+@pytest.mark.parametrize("kind", ["slot", "file"])
+async def test_corrupt_copy_is_refused_discarded_and_refetched(
+    cache: DiskCache, how: str, kind: str
 ) -> None:
     """The VFS pattern: get → the AEAD refuses → discard → fetch again → put_clean."""
     from cloudfs.errors import IntegrityError
 
     bid, good = block()
+    if kind == "file":  # a block written here, uploaded since: in a file of its own
+        await cache.put_dirty(bid, good)
+        await cache.mark_clean([bid])
 
     def open_sealed(sealed: bytes) -> bytes:  # stands in for BlockCodec.open
         if sealed != good:
@@ -260,13 +272,7 @@ async def test_corrupt_file_is_refused_discarded_and_refetched(
         return sealed
 
     await cache.put_clean(bid, good)
-    path = cache.root / "blocks" / bid.hex()[:2] / bid.hex()
-    raw = bytearray(path.read_bytes())
-    if damage == "truncate":
-        path.write_bytes(raw[:100])
-    else:
-        raw[50] ^= 1
-        path.write_bytes(raw)
+    damage(cache, bid, how)
     sealed = await cache.get(bid)
     assert sealed is not None
     with pytest.raises(IntegrityError):
@@ -279,7 +285,8 @@ async def test_corrupt_file_is_refused_discarded_and_refetched(
 
 async def test_file_deleted_behind_the_cache_is_a_miss(cache: DiskCache) -> None:
     bid, data = block()
-    await cache.put_clean(bid, data)
+    await cache.put_dirty(bid, data)  # uploaded since: a clean block in a file of its own
+    await cache.mark_clean([bid])
     (cache.root / "blocks" / bid.hex()[:2] / bid.hex()).unlink()
     assert await cache.get(bid) is None
     assert not await cache.is_cached(bid)
