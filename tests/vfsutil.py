@@ -46,6 +46,16 @@ class MemoryDiskCache:
         self.blocks[block_id] = sealed
         return True
 
+    def reserve_fill(self, block_id: bytes, size: int) -> Any:
+        return None if block_id in self.blocks else [block_id, None]
+
+    def write_fill(self, fill: Any, sealed: bytes | memoryview) -> None:
+        fill[1] = bytes(sealed)
+
+    def end_fill(self, fill: Any) -> None:
+        if fill[1] is not None:
+            self.blocks[fill[0]] = fill[1]
+
     async def put_dirty(self, block_id: bytes, sealed: bytes) -> None:
         self.blocks[block_id] = sealed
         self.dirty.add(block_id)

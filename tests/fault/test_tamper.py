@@ -8,6 +8,7 @@ never return bytes that are not the file's.  A wrong passphrase must fail cleanl
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from collections.abc import AsyncIterator
@@ -26,7 +27,7 @@ from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
 from cloudfs.workspace.registry import Registry
 from tests.contracts.vfs_contract import BS, VfsDriver
 from tests.fault.faultutil import forget_cached
-from tests.vfsutil import close_vfs, make_vfs
+from tests.vfsutil import close_vfs, make_vfs, make_vfs_with_cache
 
 
 @pytest.fixture(params=["memory", "local"])
@@ -185,3 +186,36 @@ async def test_wrong_passphrase_fails_cleanly(tmp_path: Path) -> None:
         assert await VfsDriver(opened.vfs).read_bytes("/f") == b"ok"
     finally:
         await opened.close()
+
+
+async def test_a_refused_block_is_never_cached(tmp_path: Path) -> None:
+    """With the real disk cache: a tampered download is refused and not cached (the fill
+    writes only what authenticated), so the good object, once back, is fetched and
+    cached; then the store is no longer needed for it."""
+    store = open_store(LocalStoreConfig(root=tmp_path / "objects"))
+    vfs = await make_vfs_with_cache(store, state_dir=tmp_path / "state")
+    try:
+        data = os.urandom(BS)
+        [ref] = await write_file(vfs, "/f", data)
+        await vfs.disk.discard([ref.id])  # written here: drop the local copy
+        key = object_key(ref.id)
+        good = await store.get(key)
+        await store.put(key, good[:-1] + bytes([good[-1] ^ 1]))
+        vfs.fetcher.clear()
+        with pytest.raises(IntegrityError):
+            await VfsDriver(vfs).read_bytes("/f")
+        await vfs.fetcher.settle()
+        assert ref.id not in vfs.disk
+        await store.put(key, good)
+        vfs.fetcher.clear()
+        assert await VfsDriver(vfs).read_bytes("/f") == data
+        await vfs.fetcher.settle()
+        await store.delete(key)
+        vfs.fetcher.clear()
+        for _ in range(100):  # the fill's row commits in the background
+            if ref.id in vfs.disk:
+                break
+            await asyncio.sleep(0.01)
+        assert await VfsDriver(vfs).read_bytes("/f") == data  # from the disk cache
+    finally:
+        await close_vfs(vfs)

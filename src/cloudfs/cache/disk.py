@@ -77,6 +77,7 @@ __all__ = [
     "PIN_FRACTION",
     "CacheUsage",
     "DiskCache",
+    "Fill",
     "NotCachedError",
     "OpenReport",
     "PinLimitError",
@@ -142,6 +143,19 @@ class _Entry:
 
 
 @dataclass(slots=True)
+class Fill:
+    """Room, a slot and the claims for one fetched block, between
+    :meth:`DiskCache.reserve_fill` and :meth:`DiskCache.end_fill`."""
+
+    block_id: bytes
+    entry: _Entry
+    victims: list[bytes]
+    files: list[bytes]  # victims in files of their own
+    freed: list[tuple[int, int]]  # victims' slots
+    written: bool = False
+
+
+@dataclass(slots=True)
 class _Tally:
     used: int = 0
     entries: int = 0
@@ -176,6 +190,8 @@ class DiskCache:
         self._slabs = SlabFiles(root)
         self._slots = SlotAllocator()
         self._unfreed: dict[bytes, tuple[int, int]] = {}  # forgotten, row not yet deleted
+        self._fills: list[Fill] = []  # ended, rows not yet committed
+        self._committer: asyncio.Task[None] | None = None
         self._worker = worker
         self._index = index  # used only in the worker thread
         self._lock_fd = lock_fd
@@ -444,6 +460,95 @@ class DiskCache:
         entry = _Entry(size, False, int(pin), self._slots.take(pages_for(size)))
         await self._store(block_id, sealed, entry, victims)
         return True
+
+    # -- the fetch path's fill: reserve, write in any thread, end ------------------
+    def reserve_fill(self, block_id: bytes, size: int) -> Fill | None:
+        """Room and a slot for a fetched block of ``size`` sealed bytes, at once (no
+        await: the fetcher decides in the same step); None if it is cached or busy, or
+        dirty and pinned blocks leave no room.  Write it with :meth:`write_fill` (in a
+        worker thread), then call :meth:`end_fill` on the loop, whatever happened.
+
+        The cheap way to cache what a read fetched: one hop for decryption and the slot
+        write together, and the rows of many fills committed in one transaction.
+        """
+        self._check_open()
+        if block_id in self._entries or block_id in self._busy:
+            return None
+        if self._tally.locked_bytes + self._reserved + size > self._capacity:
+            return None
+        victims = self._pick_victims(size)
+        entry = _Entry(size, False, 0, self._slots.take(pages_for(size)))
+        files = [v for v in victims if v not in self._unfreed]
+        fill = Fill(block_id, entry, victims, files, self._slots_of(victims))
+        self._claim([block_id, *victims])
+        self._reserved += size
+        return fill
+
+    def write_fill(self, fill: Fill, sealed: bytes | memoryview) -> None:
+        """(Any thread.)  Write the block into its slot."""
+        assert fill.entry.slot is not None
+        assert len(sealed) == fill.entry.size
+        self._slabs.write(pages_for(fill.entry.size), fill.entry.slot, sealed)
+        fill.written = True
+
+    def end_fill(self, fill: Fill) -> None:
+        """(Loop.)  The fill is over: its row (if written) and its victims' deletions go
+        into the next batch commit; its claims last until that commit."""
+        if not fill.written and fill.entry.slot is not None:
+            self._slots.give(pages_for(fill.entry.size), fill.entry.slot)
+            fill.entry.slot = None  # nothing to add
+        if self._closed and self._committer is None:  # too late: as if killed now
+            self._reserved -= fill.entry.size
+            self._release([fill.block_id, *fill.victims])
+            return
+        self._fills.append(fill)
+        if self._committer is None:
+            self._committer = asyncio.ensure_future(self._commit_fills())
+
+    async def _commit_fills(self) -> None:
+        """Commit ended fills in batches (what ends during a commit goes in the next)."""
+        try:
+            while self._fills:
+                batch, self._fills = self._fills, []
+                rows = [
+                    Row(f.block_id, f.entry.size, False, 0, self._next_seq(), f.entry.slot)
+                    for f in batch
+                    if f.entry.slot is not None
+                ]
+                victims = [v for f in batch for v in f.victims]
+                files = [v for f in batch for v in f.files]
+                freed = [slot for f in batch for slot in f.freed]
+                try:
+                    await self._worker.call(partial(self._commit_rows, rows, victims, files, freed))
+                except Exception:  # a full disk: the fills are lost, nothing is wrong
+                    log.exception("disk cache %s: caching %d blocks failed", self.root, len(rows))
+                    for f in batch:
+                        if f.entry.slot is not None:
+                            self._slots.give(pages_for(f.entry.size), f.entry.slot)
+                else:
+                    for f in batch:
+                        if f.entry.slot is not None:
+                            self._add(f.block_id, f.entry)
+                    self._give_slots(victims)
+                finally:
+                    for f in batch:
+                        self._reserved -= f.entry.size
+                        self._release([f.block_id, *f.victims])
+        finally:
+            self._committer = None
+
+    def _commit_rows(
+        self,
+        rows: list[Row],
+        victims: list[bytes],
+        files: list[bytes],
+        freed: list[tuple[int, int]],
+    ) -> None:
+        """(Worker thread.)  One transaction for a batch of fills; then the victims' files
+        and slots go."""
+        self._index.put_many(rows, victims)
+        self._files.delete(files)
+        self._slabs.free(freed)
 
     async def put_dirty(self, block_id: bytes, sealed: bytes) -> None:
         """Keep a block not yet uploaded, durably: on disk and in the index when this

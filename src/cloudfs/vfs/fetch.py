@@ -13,7 +13,13 @@ Every read of stored data goes through one fetcher per filespace:
 * below memory, the disk cache of sealed blocks: a hit is authenticated like a download,
   and a cached copy that fails authentication (a truncated or flipped file) is discarded
   and fetched again from the store, never returned.  Fetched blocks are verified before
-  they are cached.
+  they are cached: a download is fetched whole (one ranged GET of its known stored size,
+  kept as a view of obstore's buffer), a cache slot is reserved for it at once
+  (``DiskCache.reserve_fill``), and one worker thread decrypts it, hands the plaintext
+  to the reader and then writes the sealed bytes into the slot; the cache commits the
+  rows of such fills in batches.  A block that fails authentication is not written.
+  At most ``MAX_INSERTS`` fills (and :meth:`BlockFetcher.cache_later` inserts) run
+  behind the reads; a faster reader waits for them.
 
 Blocks are immutable and named by random ids, so a cached block can never be stale; the
 cache needs no invalidation, only eviction.
@@ -41,9 +47,10 @@ import asyncio
 import os
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.cache.disk import Fill
 from cloudfs.cache.memory import MemoryCache
 from cloudfs.codec.envelope import FRAME_SHIFT
 from cloudfs.errors import ConfigurationError, IntegrityError, StoreUnavailableError
@@ -96,6 +103,12 @@ class SealedCache(Protocol):
 
     async def put_clean(self, block_id: bytes, sealed: bytes | memoryview) -> bool: ...
 
+    def reserve_fill(self, block_id: bytes, size: int) -> Fill | None: ...
+
+    def write_fill(self, fill: Fill, sealed: bytes | memoryview) -> None: ...
+
+    def end_fill(self, fill: Fill) -> None: ...
+
     async def discard(self, ids: Iterable[bytes]) -> None: ...
 
 
@@ -121,7 +134,8 @@ class BlockFetcher:
         self.memory = MemoryCache(memory_bytes)
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._slots = asyncio.Semaphore(concurrency)
-        self._inserts: set[asyncio.Future[bool]] = set()
+        self._inserts: set[asyncio.Future[Any]] = set()
+        self._insert_slots = asyncio.Semaphore(MAX_INSERTS)
         self.hits = 0
         self.misses = 0
         self.partial_misses = 0
@@ -190,10 +204,44 @@ class BlockFetcher:
                 if plain is not None:
                     return plain
         sealed = await self._download(ref)
-        plain = await self.blocks.unseal(ref, sealed)
-        if self.disk is not None:  # off the read path: the reader has its bytes already
-            await self.cache_later(ref.id, sealed)
-        return plain
+        if self.disk is None:
+            return await self.blocks.unseal(ref, sealed)
+        await self._insert_slots.acquire()  # bounds the fills behind the reads
+        fill = self.disk.reserve_fill(ref.id, len(sealed))
+        if fill is None:
+            self._insert_slots.release()
+            return await self.blocks.unseal(ref, sealed)
+        return await self._open_and_fill(ref, sealed, self.disk, fill)
+
+    async def _open_and_fill(
+        self, ref: BlockRef, sealed: bytes | memoryview, disk: SealedCache, fill: Fill
+    ) -> bytes:
+        """Decrypt in a worker thread, hand the plaintext over, then (same thread, off
+        the read path) write the sealed block into its cache slot: one hop for both.
+        A block that fails authentication is not cached."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[bytes] = loop.create_future()
+
+        def work() -> None:
+            try:
+                plain = self.blocks.open_sealed(ref, sealed)
+            except BaseException as e:
+                loop.call_soon_threadsafe(_resolve, ready, None, e)
+                return
+            loop.call_soon_threadsafe(_resolve, ready, plain, None)
+            disk.write_fill(fill, sealed)
+
+        job = loop.run_in_executor(None, work)
+        self._inserts.add(job)
+        job.add_done_callback(partial(self._filled, disk, fill))
+        return await ready
+
+    def _filled(self, disk: SealedCache, fill: Fill, job: asyncio.Future[None]) -> None:
+        self._inserts.discard(job)
+        self._insert_slots.release()
+        if not job.cancelled():
+            job.exception()  # a failed slot write only costs a later miss
+        disk.end_fill(fill)
 
     async def _download(self, ref: BlockRef) -> bytes | memoryview:
         """The sealed block from the store, riding out an outage of up to ``store_wait``.
@@ -239,8 +287,10 @@ class BlockFetcher:
         (the caller waits only when that many are in flight).  ``sealed`` may be a function
         that seals the block, run in a worker thread by the background task."""
         assert self.disk is not None
-        while len(self._inserts) >= MAX_INSERTS:
-            await asyncio.wait(self._inserts, return_when=asyncio.FIRST_COMPLETED)
+        # A semaphore, not ``asyncio.wait`` on the set: that re-registers a callback on
+        # every insert in flight each time, which cost a quarter of the event loop's
+        # time on a cold read whose fill lagged behind (py-spy).
+        await self._insert_slots.acquire()
         task = asyncio.ensure_future(self._insert(self.disk, block_id, sealed))
         self._inserts.add(task)
         task.add_done_callback(self._inserted)
@@ -260,6 +310,7 @@ class BlockFetcher:
 
     def _inserted(self, task: asyncio.Future[bool]) -> None:
         self._inserts.discard(task)
+        self._insert_slots.release()
         if not task.cancelled():
             task.exception()  # a failed insert only costs a later miss
 
@@ -275,3 +326,15 @@ class BlockFetcher:
 
     def clear(self) -> None:
         self.memory.clear()
+
+
+def _resolve(
+    future: asyncio.Future[bytes], result: bytes | None, error: BaseException | None
+) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert result is not None
+        future.set_result(result)
