@@ -9,7 +9,7 @@ import pytest
 
 from cloudfs.errors import StoreError
 from cloudfs.store.config import LocalStoreConfig, MemoryStoreConfig, S3StoreConfig, open_store
-from cloudfs.store.obstore_backend import ObstoreStore, _endpoint_url, check_key
+from cloudfs.store.obstore_backend import ObstoreStore, _endpoint_url, _s3_settings, check_key
 
 
 @pytest.mark.parametrize("key", ["a", "a/b", "blocks/00/ff", "a b", "ä/ö", ".hidden", "x#y"])
@@ -87,3 +87,14 @@ def test_virtual_hosted_style_puts_the_bucket_in_the_host() -> None:
 
 def test_repr_is_the_description() -> None:
     assert repr(ObstoreStore.memory()) == "ObstoreStore('memory://')"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "unsigned"),
+    [("", True), ("https://s3.example.com", True), ("http://127.0.0.1:7480", False)],
+)
+def test_bodies_are_hashed_for_signing_only_over_plain_http(endpoint: str, unsigned: bool) -> None:
+    """Over TLS the payload hash adds nothing (TLS and the AEAD protect the bytes) and
+    costs a SHA-256 of every block; over plain HTTP it is the server's only check."""
+    config = S3StoreConfig(bucket="b", endpoint=endpoint, region="us-east-1")
+    assert _s3_settings(config)["unsigned_payload"] is unsigned
