@@ -2,10 +2,16 @@
 
 Mechanism
 ---------
-:func:`compress` runs zstd at :data:`ZSTD_LEVEL` and returns the frame only when it is
-strictly smaller than the input; otherwise it returns ``None`` and the caller stores the
-block raw (the envelope's *compressed* flag records which).  Incompressible data costs
-little to try: zstd recognises it and emits raw blocks at several GB/s.
+:func:`compress` runs zstd at :data:`ZSTD_LEVEL` and returns the frame only when it
+saves at least :data:`MIN_SAVING` (1/8) of the input, as ZFS does; otherwise it returns
+``None`` and the caller stores the block raw (the envelope's *compressed* flag records
+which).  A block that barely compresses is better raw: it costs CPU to pack and unpack
+for a few percent of bytes, and only raw blocks can be read in part (64 KiB frames).
+Before a large block is compressed, three 16 KiB samples (start, middle, end) are: if
+they do not save 1/8 together, the block is stored raw without trying the rest.  Truly
+random data is cheap to try either way (zstd emits raw blocks at several GB/s), but data
+that is only slightly compressible is not: fio's default buffers, which zstd shrinks by
+4 %, cost 1.1 ms of CPU per MiB to compress in full, 0.05 ms to sample.
 
 Frames always carry their content size, which :func:`decompress` reads from the frame
 header *before* allocating anything.  A frame whose declared size is unknown, larger than
@@ -40,10 +46,15 @@ import zstandard
 
 from cloudfs.errors import IntegrityError
 
-__all__ = ["ZSTD_LEVEL", "compress", "decompress"]
+__all__ = ["MIN_SAVING", "ZSTD_LEVEL", "compress", "decompress"]
 
 ZSTD_LEVEL = 1
 """zstd level for blocks; see the module docstring for the measurement behind it."""
+
+MIN_SAVING = 1 / 8
+"""A block is stored compressed only if that saves at least this fraction of it."""
+
+_SAMPLE = 16 * 1024  # bytes per sample; three of them decide whether a large block is tried
 
 
 class _PerThread(threading.local):
@@ -61,9 +72,22 @@ _local = _PerThread()
 
 
 def compress(data: bytes | memoryview) -> bytes | None:
-    """The zstd frame of ``data`` if it is strictly smaller than ``data``, else ``None``."""
+    """The zstd frame of ``data`` if it saves at least :data:`MIN_SAVING`, else ``None``."""
+    size = len(data)
+    if size >= 16 * _SAMPLE and not _worth_trying(memoryview(data).cast("B")):
+        return None
     frame: bytes = _local.compressor.compress(data)
-    return frame if len(frame) < len(data) else None
+    return frame if len(frame) <= size - size * MIN_SAVING else None
+
+
+def _worth_trying(view: memoryview) -> bool:
+    """Whether samples from the start, middle and end of a large block save 1/8."""
+    middle = (len(view) - _SAMPLE) // 2
+    sample = b"".join(
+        (view[:_SAMPLE], view[middle : middle + _SAMPLE], view[len(view) - _SAMPLE :])
+    )
+    packed: bytes = _local.compressor.compress(sample)
+    return len(packed) <= len(sample) - len(sample) * MIN_SAVING
 
 
 def decompress(frame: bytes | memoryview, max_size: int) -> bytes:

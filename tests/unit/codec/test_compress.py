@@ -1,4 +1,4 @@
-"""zstd for blocks: skipped when it does not shrink, bounded when inflating."""
+"""zstd for blocks: skipped when it does not save an eighth, bounded when inflating."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 import pytest
 import zstandard
 
-from cloudfs.codec.compress import compress, decompress
+from cloudfs.codec.compress import MIN_SAVING, compress, decompress
 from cloudfs.errors import IntegrityError
 
 TEXT = b"the quick brown fox jumps over the lazy dog\n" * 5000
@@ -104,3 +104,36 @@ def test_threads_use_their_own_contexts() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def _partly_compressible(size: int, zero_every: int) -> bytes:
+    """Random bytes with every ``zero_every``-th 64-byte run zeroed: saves ~1/zero_every."""
+    data = bytearray(os.urandom(size))
+    for start in range(0, size, 64 * zero_every):
+        data[start : start + 64] = bytes(64)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("size", [4096, 1 << 20])
+def test_a_block_that_saves_less_than_an_eighth_is_stored_raw(size: int) -> None:
+    assert compress(_partly_compressible(size, 25)) is None  # saves ~4 %: not worth it
+
+
+@pytest.mark.parametrize("size", [4096, 1 << 20])
+def test_a_block_that_saves_an_eighth_or_more_is_compressed(size: int) -> None:
+    data = _partly_compressible(size, 4)  # saves ~25 %
+    frame = compress(data)
+    assert frame is not None
+    assert len(frame) <= size * (1 - MIN_SAVING)
+    assert decompress(frame, size) == data
+
+
+def test_samples_decide_for_a_large_block() -> None:
+    """Only start, middle and end are tried first: a block that is random there is stored
+    raw even if the rest would compress (the price of not compressing every block)."""
+    size = 1 << 20
+    data = bytearray(bytes(size))
+    for start in (0, (size - 16384) // 2, size - 16384):
+        data[start : start + 16384] = os.urandom(16384)
+    assert compress(bytes(data)) is None
+    assert compress(bytes(data[: 16 * 16384 - 1])) is not None  # small: tried whole
