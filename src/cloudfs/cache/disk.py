@@ -14,10 +14,12 @@ Mechanism:
   there first (synchronously, so admission and eviction decisions never interleave) and
   then written to ``index.sqlite`` by the cache's worker thread.  File reads and writes
   run in the default thread pool.
-* **Bounded on every insert.**  Before writing a block, :meth:`~DiskCache.put_clean` asks
-  the eviction policy (:mod:`cloudfs.cache.policy`) for victims among clean, unpinned
+* **Bounded on every insert.**  Before writing a block, :meth:`~DiskCache.put_clean` (and
+  :meth:`~DiskCache.reserve_fill`, the fetch path's cheaper way in: slot reserved at
+  once, written by the caller's worker thread, rows committed in batches) asks the
+  eviction policy (:mod:`cloudfs.cache.policy`) for victims among clean, unpinned
   blocks until the new one fits; if dirty + pinned + in-flight bytes leave no room it
-  returns False.  Dirty blocks (written, not yet uploaded) and pinned blocks are never
+  returns False (None).  Dirty blocks (written, not yet uploaded) and pinned blocks are never
   evicted.  So the cache never exceeds its capacity except by dirty and pinned bytes.
 * **Ordering makes kill -9 harmless.**  A put writes the file or slot and then commits
   its row; an eviction or discard deletes rows, then files, and frees slots only once
