@@ -176,6 +176,7 @@ class Vfs:
             disk=disk,
             fill=self.fetcher.cache_later,
             concurrency=self.options.fetch_concurrency,
+            store_wait=self.options.store_wait_seconds,
         )
         self.queue = UploadQueue(
             journal,

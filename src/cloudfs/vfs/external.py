@@ -8,7 +8,9 @@ the same path as a native file (see ``fetch``):
 * the disk cache, sealed under the filespace's data key like any block (ciphertext at
   rest), so nothing of the customer's data lies on local disk in the clear;
 * one in-flight download per block, shared by concurrent readers and read-ahead;
-* a semaphore bounding concurrent downloads.
+* a semaphore bounding concurrent downloads;
+* the same bounded wait through a store outage as native blocks (``fetch.ride_out``:
+  retries with backoff for up to ``store_wait`` seconds, then EIO).
 
 A block's cache id is a keyed hash of (link id, ETag, size, block index): relinking an
 object to a new version gives new ids, so a cached block is never stale.  The bytes come
@@ -22,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 from cloudfs.cache.memory import MemoryCache
 from cloudfs.errors import IntegrityError
 from cloudfs.meta.connect import ExternalLink
 from cloudfs.meta.protocol import BlockRef
-from cloudfs.vfs.fetch import SealedCache
+from cloudfs.vfs.fetch import DEFAULT_STORE_WAIT, SealedCache, ride_out
 
 __all__ = ["BlockSealer", "ExternalFetcher", "ExternalObjects", "external_block_id"]
 
@@ -78,6 +81,7 @@ class ExternalFetcher:
         disk: SealedCache | None = None,
         fill: Callable[[bytes, Callable[[], bytes]], Awaitable[None]] | None = None,
         concurrency: int = 8,
+        store_wait: float = DEFAULT_STORE_WAIT,
     ) -> None:
         self.source = source
         self.block_size = block_size
@@ -88,6 +92,7 @@ class ExternalFetcher:
         self._fill = fill if self.disk is not None else None  # BlockFetcher.cache_later
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._slots = asyncio.Semaphore(concurrency)
+        self.store_wait = store_wait
         self.downloads = 0
 
     def _source(self) -> ExternalObjects:
@@ -136,9 +141,11 @@ class ExternalFetcher:
         cached = await self._from_disk(key, length)
         if cached is not None:
             return cached
-        async with self._slots:
-            self.downloads += 1
-            data = await self._source().read_range(link, start, length)
+        data = await ride_out(
+            partial(self._read, link, start, length),
+            self.store_wait,
+            f"external file {link.ino} block {index}",
+        )
         if len(data) != length:
             raise IntegrityError(
                 f"external object returned {len(data)} bytes for a {length}-byte block: it "
@@ -148,6 +155,11 @@ class ExternalFetcher:
             seal = self._seal  # sealed and cached off the read path, like native blocks
             await self._fill(key, lambda: seal(key, data))
         return data
+
+    async def _read(self, link: ExternalLink, start: int, length: int) -> bytes:
+        async with self._slots:  # not held while backing off
+            self.downloads += 1
+            return await self._source().read_range(link, start, length)
 
     async def _from_disk(self, key: bytes, length: int) -> bytes | None:
         if self.disk is None or self._opener is None or key not in self.disk:

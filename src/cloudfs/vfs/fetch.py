@@ -45,9 +45,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.cache.disk import Fill
@@ -62,7 +62,10 @@ __all__ = [
     "BlockFetcher",
     "SealedCache",
     "default_store_wait",
+    "ride_out",
 ]
+
+T = TypeVar("T")
 
 MAX_INSERTS = 16  # disk-cache inserts in flight; a faster reader waits for them
 DEFAULT_STORE_WAIT = 10.0  # seconds a read waits for an unreachable store before EIO
@@ -85,6 +88,40 @@ def default_store_wait() -> float:
             f"{STORE_WAIT_ENV}={text!r} is not a positive number of seconds (e.g. 10)"
         )
     return seconds
+
+
+async def ride_out(attempt: Callable[[], Awaitable[T]], store_wait: float, what: str) -> T:
+    """``attempt()``, retried through a store outage of up to ``store_wait`` seconds.
+
+    The first attempt runs under the store's own timeouts only; after a transient failure
+    (:class:`StoreUnavailableError`), retries and capped exponential backoff run under the
+    deadline, which cancels an attempt still in flight.  Past it:
+    ``StoreUnavailableError`` (EIO) from the last failure, naming ``what``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + store_wait
+    try:
+        return await attempt()
+    except StoreUnavailableError as e:
+        failure = e
+    delay = BACKOFF_FIRST
+    timeout = asyncio.timeout_at(deadline)
+    try:
+        async with timeout:
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, BACKOFF_MAX)
+                try:
+                    return await attempt()
+                except StoreUnavailableError as e:
+                    failure = e
+    except TimeoutError:
+        if not timeout.expired():
+            raise  # not ours: a timeout from below
+    raise StoreUnavailableError(
+        f"{what}: the object store was unreachable for {store_wait:g} s: {failure}",
+        key=failure.key,
+    ) from failure
 
 
 def _frame_key(block_id: bytes, index: int) -> bytes:
@@ -244,37 +281,8 @@ class BlockFetcher:
         disk.end_fill(fill)
 
     async def _download(self, ref: BlockRef) -> bytes | memoryview:
-        """The sealed block from the store, riding out an outage of up to ``store_wait``.
-
-        The first attempt runs under the store's own timeouts only; after a transient
-        failure, retries and backoff run under the deadline, which cancels an attempt
-        still in flight.  Past it: ``StoreUnavailableError`` (EIO) from the last failure.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.store_wait
-        try:
-            return await self._attempt(ref)
-        except StoreUnavailableError as e:
-            failure = e
-        delay = BACKOFF_FIRST
-        timeout = asyncio.timeout_at(deadline)
-        try:
-            async with timeout:
-                while True:
-                    await asyncio.sleep(delay)
-                    delay = min(2 * delay, BACKOFF_MAX)
-                    try:
-                        return await self._attempt(ref)
-                    except StoreUnavailableError as e:
-                        failure = e
-        except TimeoutError:
-            if not timeout.expired():
-                raise  # not ours: a timeout from below
-        raise StoreUnavailableError(
-            f"block {ref.id.hex()}: the object store was unreachable for "
-            f"{self.store_wait:g} s: {failure}",
-            key=failure.key,
-        ) from failure
+        """The sealed block from the store, riding out an outage of up to ``store_wait``."""
+        return await ride_out(partial(self._attempt, ref), self.store_wait, f"block {ref.id.hex()}")
 
     async def _attempt(self, ref: BlockRef) -> bytes | memoryview:
         async with self._slots:  # not held while backing off
