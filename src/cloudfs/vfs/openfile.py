@@ -203,7 +203,7 @@ class OpenFile:
         while self._inflight.locked():
             await self._progress()
         await self._inflight.acquire()
-        data = bytes(self.dirty.pop(index))
+        data = self.dirty.pop(index)  # handed over, not copied: nothing else holds it now
         self.staging[index] = asyncio.ensure_future(self._stage_block(index, data))
 
     async def _progress(self) -> None:
@@ -219,11 +219,13 @@ class OpenFile:
         if not done and self.staged:
             await self._submit(wait_staging=False)
 
-    async def _stage_block(self, index: int, data: bytes) -> None:
+    async def _stage_block(self, index: int, data: bytearray) -> None:
         try:
             self.staged[index] = await self.staging_area.stage(data)
         except Exception as e:
-            # Keep the bytes so that the next commit retries them: nothing is lost.
+            # Keep the bytes so that the next commit retries them: nothing is lost.  A
+            # copy: a view of ``data`` may live on in the error's traceback, and a
+            # bytearray with views cannot grow.
             self._errors.append(e)
             self.dirty.setdefault(index, bytearray(data))
         finally:
