@@ -9,7 +9,7 @@ less than a page, as a file of its own would), at a slot the cache allocates
 (:class:`SlotAllocator`); the index row names the slot.  Writing a fetched block is then
 one ``pwrite`` into a file that is already open: no inode to create, no rename, no
 directory lock.  On the VMs we measure on (ext4 without a journal), creating a file costs
-~0.3–0.9 ms of CPU, most of it the allocator skipping recently deleted inodes, which was
+~0.2–0.9 ms of CPU, most of it the allocator skipping recently deleted inodes, which was
 the largest single cost of filling the cache on a cold read (docs/benchmarks.md, ADR 13).
 
 Only clean blocks live here.  Their slots are written without ``fsync``: after a power
