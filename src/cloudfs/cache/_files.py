@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["ALIGN", "O_DIRECT", "AlignedBuffer", "BlockFiles", "aligned"]
+__all__ = ["ALIGN", "BlockFiles", "DirectIO", "aligned"]
 
 T = TypeVar("T")
 _TMP_SUFFIX = ".tmp"
@@ -61,13 +61,48 @@ def aligned(size: int) -> int:
     return -(-size // ALIGN) * ALIGN
 
 
+class DirectIO:
+    """``O_DIRECT`` opens and writes with the plain-I/O fallback; shared by block and slab
+    files.  Thread-safe: the buffers are per thread, and ``direct`` only ever drops to 0."""
+
+    def __init__(self) -> None:
+        self.direct = O_DIRECT  # dropped to 0 if the file system refuses it
+        self.buffers = AlignedBuffer()
+
+    def open(self, path: Path, flags: int, mode: int = 0o600) -> int:
+        """Open with ``O_DIRECT`` if this file system takes it (decided on first use)."""
+        if self.direct:
+            try:
+                return os.open(path, flags | self.direct, mode)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                self.direct = 0
+        return os.open(path, flags, mode)
+
+    def write_at(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        """Write ``data`` at ``offset``; with ``O_DIRECT`` through the aligned buffer, padded
+        with zeros to whole pages.  Returns the bytes written (padding included)."""
+        if not self.direct:
+            _pwrite_all(fd, memoryview(data), offset)
+            return len(data)
+        size = aligned(len(data))
+        view = memoryview(self.buffers.get(size))
+        try:
+            view[: len(data)] = data
+            view[len(data) : size] = bytes(size - len(data))
+            _pwrite_all(fd, view[:size], offset)
+        finally:
+            view.release()
+        return size
+
+
 class BlockFiles:
     """The ``blocks/`` tree of one cache directory."""
 
     def __init__(self, root: Path) -> None:
         self.root = root / "blocks"
-        self._direct = O_DIRECT  # dropped to 0 if the file system refuses it
-        self._buffers = AlignedBuffer()
+        self._io = DirectIO()
 
     def create_tree(self) -> None:
         """Create the 256 shard directories (once), so writes never create directories."""
@@ -91,12 +126,12 @@ class BlockFiles:
 
         ``use`` must not keep the view: the buffer is reused by the next read.
         """
-        fd = self._open(self.path(block_id), os.O_RDONLY)
+        fd = self._io.open(self.path(block_id), os.O_RDONLY)
         try:
-            if not self._direct:
+            if not self._io.direct:
                 return use(memoryview(_read_all(fd)))
             size = os.fstat(fd).st_size
-            buf = self._buffers.get(aligned(size))
+            buf = self._io.buffers.get(aligned(size))
             done = 0
             view = memoryview(buf)
             try:
@@ -111,32 +146,9 @@ class BlockFiles:
         finally:
             os.close(fd)
 
-    def _open(self, path: Path, flags: int, mode: int = 0o600) -> int:
-        """Open with ``O_DIRECT`` if this file system takes it (decided on first use)."""
-        if self._direct:
-            try:
-                return os.open(path, flags | self._direct, mode)
-            except OSError as e:
-                if e.errno != errno.EINVAL:
-                    raise
-                self._direct = 0
-        return os.open(path, flags, mode)
-
     def _write_fd(self, fd: int, data: bytes | memoryview) -> None:
-        if not self._direct:
-            _write_all(fd, memoryview(data))
-            return
-        size = aligned(len(data))
-        buf = self._buffers.get(size)
-        view = memoryview(buf)
-        try:
-            view[: len(data)] = data
-            view[len(data) : size] = bytes(size - len(data))
-            _write_all(fd, view[:size])
-        finally:
-            view.release()
-        if size != len(data):
-            os.ftruncate(fd, len(data))
+        if self._io.write_at(fd, data, 0) != len(data):
+            os.ftruncate(fd, len(data))  # cut the O_DIRECT padding
 
     def write(self, block_id: bytes, data: bytes | memoryview, *, durable_name: bool) -> None:
         """Atomically create the block's file; ``durable_name`` makes it durable too.
@@ -148,7 +160,7 @@ class BlockFiles:
         final = self.path(block_id)
         tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
         try:
-            fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            fd = self._io.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             try:
                 self._write_fd(fd, data)
                 if durable_name:
@@ -199,10 +211,10 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _write_all(fd: int, view: memoryview) -> None:
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
     done = 0
     while done < len(view):
-        done += os.write(fd, view[done:])
+        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def _parse_id(name: str, shard: str) -> bytes | None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import errno
 import heapq
 import os
 import threading
@@ -36,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from cloudfs.cache._files import ALIGN, O_DIRECT, AlignedBuffer, aligned
+from cloudfs.cache._files import ALIGN, DirectIO, aligned
 
 __all__ = ["SlabFiles", "SlotAllocator", "pages_for"]
 
@@ -58,8 +57,7 @@ class SlabFiles:
         self.root = root / "slabs"
         self._fds: dict[int, int] = {}
         self._lock = threading.Lock()
-        self._direct = O_DIRECT  # dropped to 0 if the file system refuses it
-        self._buffers = AlignedBuffer()
+        self._io = DirectIO()
 
     def path(self, pages: int) -> Path:
         return self.root / f"{pages}{_SUFFIX}"
@@ -69,27 +67,14 @@ class SlabFiles:
 
     def write(self, pages: int, slot: int, data: bytes | memoryview) -> None:
         """Write a block into its slot (not synced: a clean block can be fetched again)."""
-        fd = self._fd(pages)
-        offset = slot * pages * ALIGN
-        if not self._direct:
-            _pwrite_all(fd, memoryview(data), offset)
-            return
-        size = aligned(len(data))
-        buf = self._buffers.get(size)
-        view = memoryview(buf)
-        try:
-            view[: len(data)] = data
-            view[len(data) : size] = bytes(size - len(data))
-            _pwrite_all(fd, view[:size], offset)
-        finally:
-            view.release()
+        self._io.write_at(self._fd(pages), data, slot * pages * ALIGN)
 
     def read_with(self, pages: int, slot: int, size: int, use: Callable[[memoryview], T]) -> T:
         """``use(the slot's first size bytes)``, fewer if the file ends first (after a
         crash).  ``use`` must not keep the view: the buffer is reused by the next read."""
         fd = self._fd(pages)
-        want = aligned(size) if self._direct else size
-        buf = self._buffers.get(max(want, ALIGN))
+        want = aligned(size) if self._io.direct else size
+        buf = self._io.buffers.get(max(want, ALIGN))
         view = memoryview(buf)
         try:
             done = 0
@@ -152,20 +137,9 @@ class SlabFiles:
         with self._lock:
             fd = self._fds.get(pages)
             if fd is None:
-                fd = self._open(self.path(pages))
+                fd = self._io.open(self.path(pages), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
                 self._fds[pages] = fd
             return fd
-
-    def _open(self, path: Path) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-        if self._direct:
-            try:
-                return os.open(path, flags | self._direct, 0o600)
-            except OSError as e:
-                if e.errno != errno.EINVAL:
-                    raise
-                self._direct = 0
-        return os.open(path, flags, 0o600)
 
 
 class SlotAllocator:
@@ -214,12 +188,6 @@ def _parse_name(name: str) -> int | None:
         return None
     pages = int(stem)
     return pages if pages > 0 else None
-
-
-def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
