@@ -37,6 +37,11 @@ The raw obstore baseline (block-sized PUT/GET of the same number of bytes with
 concurrency 8, and one-at-a-time 4 KiB ranged GETs) runs the phases of
 ``benchmarks/sdk_throughput.py`` in their own processes, on its own bucket.
 
+Every workload also records the CPU-seconds the peer's processes (found by the mount
+point in their command line) and Ceph (radosgw + OSD) used during it: on these 2-core
+machines the store and the client share the CPUs, so a client that makes the store work
+harder is slower.
+
 Prints a table, saves JSON (``--json``) and, when matplotlib is importable, a chart
 (``--chart``, default beside the JSON); ``--chart-only JSON`` redraws it from a saved run:
 
@@ -60,6 +65,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from cloudfs.cli.common import parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
 FIO = ROOT / "benchmarks" / "fio"
@@ -194,7 +201,10 @@ class Cloudfs(Peer):
         )
         self.env.pop("CLOUDFS_TOKEN", None)
         self.env.pop("CLOUDFS_FILESPACE", None)
-        self._cli("init", "--s3-bucket", self.bucket, "--s3-endpoint", self.args.endpoint)
+        init = ["init", "--s3-bucket", self.bucket, "--s3-endpoint", self.args.endpoint]
+        if self.args.cloudfs_block_size:
+            init += ["--block-size", self.args.cloudfs_block_size]
+        self._cli(*init)
 
     def _cli(self, *argv: str) -> str:
         return _run([sys.executable, "-m", "cloudfs.cli.main", *argv], env=self.env)
@@ -428,7 +438,11 @@ def run_peer(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
 
     def step(label: str, work: Callable[[Peer, argparse.Namespace], dict[str, Any]]) -> None:
+        client, ceph = _pids(str(peer.mnt)), _pids("radosgw") + _pids("ceph-osd")
+        before = _cpu_seconds(client), _cpu_seconds(ceph)
         results[label] = work(peer, args)
+        results[label]["client_cpu"] = _cpu_seconds(client) - before[0]
+        results[label]["ceph_cpu"] = _cpu_seconds(ceph) - before[1]
         print(f"  {peer.name} {label}: {_brief(results[label])}", flush=True)
 
     peer.setup()
@@ -454,12 +468,34 @@ def run_peer(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _pids(pattern: str) -> list[str]:
+    """Processes whose command line contains ``pattern`` (a mount point names its peer)."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return [p for p in found.stdout.split() if p != str(os.getpid())]
+
+
+def _cpu_seconds(pids: list[str]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (those still running)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _brief(r: dict[str, Any]) -> str:
+    cpu = (
+        f"  (CPU-s: client {r['client_cpu']:.2f}, Ceph {r['ceph_cpu']:.2f})"
+        if "ceph_cpu" in r
+        else ""
+    )
     if "p50" in r and ("ios" not in r or r["bytes"] < 2**24):
-        return f"{r['iops']:.0f} IOPS p50 {r['p50'] * 1e3:.1f} ms p99 {r['p99'] * 1e3:.1f} ms"
+        p50, p99 = r["p50"] * 1e3, r["p99"] * 1e3
+        return f"{r['iops']:.0f} IOPS p50 {p50:.1f} ms p99 {p99:.1f} ms{cpu}"
     if "mbps" in r:
-        return f"{r['mbps']:.1f} MB/s"
-    return f"{r['seconds']:.2f} s"
+        return f"{r['mbps']:.1f} MB/s{cpu}"
+    return f"{r['seconds']:.2f} s{cpu}"
 
 
 # -- raw obstore baseline (the phases of sdk_throughput.py) -----------------------------
@@ -470,6 +506,8 @@ def run_raw(args: argparse.Namespace, s3: S3, work: Path) -> dict[str, Any]:
         argv = [sys.executable, str(ROOT / "benchmarks" / "sdk_throughput.py")]
         argv += ["--phase", phase, "--workdir", str(work), "--backend", "s3"]
         argv += ["--size-mib", str(args.size_mib), "--random-reads", str(args.raw_random)]
+        if args.cloudfs_block_size:  # the raw objects are block-sized
+            argv += ["--block-size", str(parse_size(args.cloudfs_block_size))]
         argv += ["--endpoint", args.endpoint, "--bucket", bucket]
         argv += ["--access-key", args.access_key, "--secret-key", args.secret_key]
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -523,7 +561,19 @@ def table(data: dict[str, Any]) -> str:
         cells = [_cell(data["peers"][p].get(key), unit) for p in peers]
         base = baseline.get(key)
         lines.append(f"| {label} | {unit} | " + " | ".join(cells) + f" | {_cell(base, unit)} |")
-    return "\n".join(lines)
+    cpu = []
+    for key, label, _ in ROWS:
+        found = [data["peers"][p].get(key) or {} for p in peers]
+        if any("ceph_cpu" in r for r in found):
+            cpu.append(f"| {label} | " + " | ".join(_cpu_cell(r) for r in found) + " |")
+    if cpu:
+        lines += ["", "CPU-seconds of the peer's processes / of Ceph (radosgw + OSD):", ""]
+        lines += ["| workload | " + " | ".join(peers) + " |", "|---|" + "---:|" * len(peers)]
+    return "\n".join(lines + cpu)
+
+
+def _cpu_cell(r: dict[str, Any]) -> str:
+    return f"{r['client_cpu']:.2f} / {r['ceph_cpu']:.2f}" if "ceph_cpu" in r else "—"
 
 
 def chart(data: dict[str, Any], path: Path) -> bool:
@@ -587,6 +637,7 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--random-seconds", type=int, default=20)
     p.add_argument("--raw-random", type=int, default=300, help="raw 4 KiB ranged GETs")
     p.add_argument("--no-raw", action="store_true", help="skip the raw obstore baseline")
+    p.add_argument("--cloudfs-block-size", default="", help="cloudfs init --block-size (4m)")
     p.add_argument("--endpoint", default="", help="a running radosgw (else one is started)")
     p.add_argument("--access-key", default="cephak")
     p.add_argument("--secret-key", default="cephsecret")
@@ -613,6 +664,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cfs-mount-compare-"))
     data: dict[str, Any] = {"size_mib": args.size_mib, "files": args.files, "peers": {}}
     data["random_ios"], data["sparse_ios"] = args.random_ios, args.sparse_ios
+    data["cloudfs_block_size"] = args.cloudfs_block_size or "default"
     data["started"] = time.strftime("%Y-%m-%d %H:%M:%S")
     data["command"] = " ".join(["python", "benchmarks/mount_compare.py", *sys.argv[1:]])
     s3 = S3(args)

@@ -315,7 +315,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=["local", "s3", "ceph"], default="local")
     p.add_argument("--size-mib", type=int, default=1024)
-    p.add_argument("--block-size", type=int, default=2**20)
+    p.add_argument("--block-size", type=int, default=0, help="bytes (default: cloudfs's)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument(
         "--random-reads", type=int, default=0, help="also time this many random 4 KiB reads (cold)"
@@ -328,6 +328,10 @@ def main() -> None:
     p.add_argument("--phase", default="")
     args = p.parse_args()
     args.size = args.size_mib * 2**20
+    if not args.block_size:
+        from cloudfs.workspace.filespace import DEFAULT_BLOCK_SIZE
+
+        args.block_size = DEFAULT_BLOCK_SIZE
     if args.phase:
         if args.phase == "create":
             _create_filespace(args)

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 DESCRIPTOR_KEY = "cloudfs-descriptor"
-DEFAULT_BLOCK_SIZE = 1024 * 1024  # chosen by measurement: docs/benchmarks.md
+DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024  # chosen by measurement: docs/decisions/0015
 
 
 @dataclass(frozen=True)
