@@ -37,10 +37,19 @@ class MemoryDiskCache:
         return self.blocks.get(block_id)
 
     async def get_with(
-        self, block_id: bytes, use: Callable[[memoryview], bytes], *, count: bool = True
+        self,
+        block_id: bytes,
+        use: Callable[[memoryview], bytes],
+        *,
+        count: bool = True,
+        start: int = 0,
+        length: int | None = None,
     ) -> bytes | None:
         sealed = self.blocks.get(block_id)
-        return None if sealed is None else use(memoryview(sealed))
+        if sealed is None:
+            return None
+        end = len(sealed) if length is None else start + length
+        return use(memoryview(sealed)[start:end])
 
     async def put_clean(self, block_id: bytes, sealed: bytes) -> bool:
         self.blocks[block_id] = sealed

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from cloudfs.blocks.layout import object_key
+from cloudfs.codec.envelope import FRAME_OVERHEAD, HEADER_V2_SIZE
 from cloudfs.codec.keys import KdfParams
 from cloudfs.errors import IntegrityError, WrongPassphraseError, errno_of
 from cloudfs.meta.protocol import BlockRef
 from cloudfs.store.config import LocalStoreConfig, MemoryStoreConfig, open_store
+from cloudfs.store.faulty import CountingStore
 from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Vfs
 from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
@@ -219,3 +221,56 @@ async def test_a_refused_block_is_never_cached(tmp_path: Path) -> None:
         assert await VfsDriver(vfs).read_bytes("/f") == data  # from the disk cache
     finally:
         await close_vfs(vfs)
+
+
+@pytest.mark.parametrize("kind", ["file", "slot"])
+async def test_a_small_read_of_a_cached_block_reads_its_frames_and_refuses_damage(
+    tmp_path: Path, kind: str
+) -> None:
+    """A small random read of a block in the disk cache reads and authenticates only the
+    frames it touches; a damaged frame there is refused, the copy discarded, and the block
+    fetched again: the damaged bytes are never returned."""
+    store = CountingStore(open_store(LocalStoreConfig(root=tmp_path / "objects")))
+    vfs = await make_vfs_with_cache(store, state_dir=tmp_path / "state", block_size=1 << 20)
+    try:
+        data = os.urandom(1 << 20)
+        [ref] = await write_file(vfs, "/f", data)  # a block written here: its own file
+        if kind == "slot":  # fetched from the store instead: a slab slot
+            await vfs.disk.discard([ref.id])
+            vfs.fetcher.clear()
+            assert await VfsDriver(vfs).read_bytes("/f") == data
+            await vfs.fetcher.settle()
+            for _ in range(100):  # the fill's row commits in the background
+                if ref.id in vfs.disk:
+                    break
+                await asyncio.sleep(0.01)
+        where = vfs.disk.where(ref.id)
+        assert where is not None
+        path, offset, _ = where
+        assert (kind == "file") == path.name.endswith(ref.id.hex())
+        fs = VfsDriver(vfs)
+        store.reset()
+        vfs.fetcher.clear()
+        h = await vfs.open((await fs.stat("/f")).ino, os.O_RDONLY)
+        try:
+            for at in (700_000, 10_000, 300_000):  # random: the window stays shut
+                assert await vfs.read(h.fh, at, 4096) == data[at : at + 4096]
+            assert store.count() == 0  # all from the disk cache
+            assert vfs.fetcher.memory.get(ref.id) is None  # frames, not the whole block
+            frame = 9  # damage one byte of frame 9 where the copy lies
+            _flip(path, offset + HEADER_V2_SIZE + frame * (FRAME_OVERHEAD + (1 << 16)) + 500)
+            at = frame * (1 << 16) + 1000
+            assert await vfs.read(h.fh, at, 4096) == data[at : at + 4096]
+            assert store.count("get") == 1  # refused locally, fetched again whole
+        finally:
+            await vfs.release(h.fh)
+    finally:
+        await close_vfs(vfs)
+
+
+def _flip(path: Path, at: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(at)
+        byte = f.read(1)[0]
+        f.seek(at)
+        f.write(bytes([byte ^ 1]))

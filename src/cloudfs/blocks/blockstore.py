@@ -107,6 +107,11 @@ class BlockStore:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
         return self.codec.open_frames(ref.id, stored, frames)  # a few frames: cheap inline
 
+    def open_frames(self, ref: BlockRef, frames: FrameRange, stored: bytes | memoryview) -> bytes:
+        """The plaintext of ``frames`` from exactly their stored bytes (say, read from a
+        cached copy); :class:`IntegrityError` if they fail authentication."""
+        return self.codec.open_frames(ref.id, stored, frames)
+
     async def unseal(self, ref: BlockRef, sealed: bytes | memoryview) -> bytes:
         """Authenticate and open a sealed block; :class:`IntegrityError` if it fails."""
         return await asyncio.to_thread(self.open_sealed, ref, sealed)

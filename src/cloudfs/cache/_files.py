@@ -96,6 +96,26 @@ class DirectIO:
             view.release()
         return size
 
+    def read_with(self, fd: int, offset: int, length: int, use: Callable[[memoryview], T]) -> T:
+        """``use(the length bytes at offset)``, fewer if the file ends first, read into this
+        thread's buffer (whole aligned pages around them with ``O_DIRECT``).  ``use`` must
+        not keep the view: the buffer is reused by the next read."""
+        lo, hi = offset, offset + length
+        if self.direct:
+            lo, hi = lo - lo % ALIGN, aligned(hi)
+        view = memoryview(self.buffers.get(max(hi - lo, ALIGN)))
+        try:
+            done = 0
+            while done < hi - lo:
+                n = os.preadv(fd, [view[done : hi - lo]], lo + done)
+                if n == 0:
+                    break
+                done += n
+            skip = offset - lo
+            return use(view[skip : skip + max(0, min(length, done - skip))])
+        finally:
+            view.release()
+
 
 class BlockFiles:
     """The ``blocks/`` tree of one cache directory."""
@@ -121,28 +141,22 @@ class BlockFiles:
         """The file's bytes (``FileNotFoundError`` if it is gone)."""
         return self.read_with(block_id, bytes)
 
-    def read_with(self, block_id: bytes, use: Callable[[memoryview], T]) -> T:
-        """``use(the file's bytes)``, without copying them out of the read buffer first.
-
-        ``use`` must not keep the view: the buffer is reused by the next read.
+    def read_with(
+        self,
+        block_id: bytes,
+        use: Callable[[memoryview], T],
+        start: int = 0,
+        length: int | None = None,
+    ) -> T:
+        """``use(the file's bytes)``, or ``length`` of them from ``start``, without copying
+        them out of the read buffer first.  ``use`` must not keep the view: the buffer is
+        reused by the next read.
         """
         fd = self._io.open(self.path(block_id), os.O_RDONLY)
         try:
-            if not self._io.direct:
-                return use(memoryview(_read_all(fd)))
-            size = os.fstat(fd).st_size
-            buf = self._io.buffers.get(aligned(size))
-            done = 0
-            view = memoryview(buf)
-            try:
-                while done < size:
-                    n = os.preadv(fd, [view[done : aligned(size)]], done)
-                    if n == 0:
-                        break
-                    done += n
-                return use(view[:done])
-            finally:
-                view.release()
+            if length is None:
+                length = os.fstat(fd).st_size - start
+            return self._io.read_with(fd, start, length, use)
         finally:
             os.close(fd)
 
@@ -202,13 +216,6 @@ class BlockFiles:
                 else:
                     sizes[block_id] = entry.stat(follow_symlinks=False).st_size
         return sizes, removed
-
-
-def _read_all(fd: int) -> bytes:
-    parts = []
-    while chunk := os.read(fd, 1 << 20):
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:

@@ -69,24 +69,12 @@ class SlabFiles:
         """Write a block into its slot (not synced: a clean block can be fetched again)."""
         self._io.write_at(self._fd(pages), data, slot * pages * ALIGN)
 
-    def read_with(self, pages: int, slot: int, size: int, use: Callable[[memoryview], T]) -> T:
-        """``use(the slot's first size bytes)``, fewer if the file ends first (after a
+    def read_with(
+        self, pages: int, slot: int, size: int, use: Callable[[memoryview], T], start: int = 0
+    ) -> T:
+        """``use(bytes start to size of the slot)``, fewer if the file ends first (after a
         crash).  ``use`` must not keep the view: the buffer is reused by the next read."""
-        fd = self._fd(pages)
-        want = aligned(size) if self._io.direct else size
-        buf = self._io.buffers.get(max(want, ALIGN))
-        view = memoryview(buf)
-        try:
-            done = 0
-            offset = slot * pages * ALIGN
-            while done < want:
-                n = os.preadv(fd, [view[done:want]], offset + done)
-                if n == 0:
-                    break
-                done += n
-            return use(view[: min(done, size)])
-        finally:
-            view.release()
+        return self._io.read_with(self._fd(pages), slot * pages * ALIGN + start, size - start, use)
 
     def free(self, slots: list[tuple[int, int]]) -> None:
         """Give the disk space of these ``(pages, slot)`` back (best effort)."""

@@ -342,10 +342,18 @@ class DiskCache:
         return await self.get_with(block_id, bytes, count=count)
 
     async def get_with(
-        self, block_id: bytes, use: Callable[[memoryview], T], *, count: bool = True
+        self,
+        block_id: bytes,
+        use: Callable[[memoryview], T],
+        *,
+        count: bool = True,
+        start: int = 0,
+        length: int | None = None,
     ) -> T | None:
         """``use(sealed bytes)`` run in the reading thread (say, to decrypt them without
         a copy), or None if the block is not cached.  Exceptions from ``use`` propagate.
+        With ``length``, only that many bytes from ``start`` are read (fewer if the copy
+        is shorter: a damaged copy, which ``use`` should refuse).
         """
         self._check_open()
         entry = self._entries.get(block_id)
@@ -360,11 +368,12 @@ class DiskCache:
             if entry.slot is not None:
                 # A slot reused while we read gives another block's bytes: refused by the
                 # AEAD in ``use`` like any corrupt copy (the caller discards and refetches).
+                end = entry.size if length is None else min(entry.size, start + length)
                 data = await asyncio.to_thread(
-                    self._slabs.read_with, pages_for(entry.size), entry.slot, entry.size, use
+                    self._slabs.read_with, pages_for(entry.size), entry.slot, end, use, start
                 )
             else:
-                data = await asyncio.to_thread(self._files.read_with, block_id, use)
+                data = await asyncio.to_thread(self._files.read_with, block_id, use, start, length)
         except FileNotFoundError:
             self._vanished(block_id)
             if count:

@@ -5,8 +5,9 @@ Every read of stored data goes through one fetcher per filespace:
 * a small in-memory LRU of plaintext blocks, bounded in bytes, so a handle reading a block
   in pieces (the kernel and the SDK read 128 KiB–1 MiB at a time) fetches it once;
 * partial reads (:meth:`BlockFetcher.get_range`): a small random read of a block that is
-  nowhere local fetches only the 64 KiB frames it touches (one ranged GET), kept in the
-  memory cache by frame; the disk cache keeps whole blocks only;
+  not in memory reads and authenticates only the 64 KiB frames it touches, from the disk
+  cache if the block is there (whole blocks only), else with one ranged GET; the frames
+  are kept in the memory cache by frame;
 * one in-flight future per block id, so concurrent readers of the same block (and the
   read-ahead that asked for it first) share a single download;
 * a semaphore bounding concurrent downloads;
@@ -52,7 +53,7 @@ from typing import Any, Protocol, TypeVar
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.cache.disk import Fill
 from cloudfs.cache.memory import MemoryCache
-from cloudfs.codec.envelope import FRAME_SHIFT
+from cloudfs.codec.envelope import FRAME_SHIFT, FrameRange
 from cloudfs.errors import ConfigurationError, IntegrityError, StoreUnavailableError
 from cloudfs.meta.protocol import BlockRef
 
@@ -135,7 +136,13 @@ class SealedCache(Protocol):
     def __contains__(self, block_id: object) -> bool: ...
 
     async def get_with(
-        self, block_id: bytes, use: Callable[[memoryview], bytes], *, count: bool = True
+        self,
+        block_id: bytes,
+        use: Callable[[memoryview], bytes],
+        *,
+        count: bool = True,
+        start: int = 0,
+        length: int | None = None,
     ) -> bytes | None: ...
 
     async def put_clean(self, block_id: bytes, sealed: bytes | memoryview) -> bool: ...
@@ -199,25 +206,46 @@ class BlockFetcher:
             self.hits += 1
             return cached[: ref.size], 0
         frames = self.blocks.frames_for(ref, start, end)
-        if frames is None or ref.id in self._inflight or (self.disk and ref.id in self.disk):
+        if frames is None or ref.id in self._inflight:
             return await self.get(ref), 0
         keys = [_frame_key(ref.id, i) for i in range(frames.first, frames.last_frame + 1)]
         parts = [self.memory.get(key) for key in keys]
         if all(part is not None for part in parts):
             self.hits += 1
             return b"".join(parts), frames.plain_offset  # type: ignore[arg-type]
-        self.partial_misses += 1
-        try:
-            async with self._slots:
-                plain = await self.blocks.get_frames(ref, frames)
-        except IntegrityError:
-            return await self.get(ref), 0  # the whole block decides: refetched and checked
-        except StoreUnavailableError:
-            return await self.get(ref), 0  # one shared, bounded wait for the store
+        if self.disk is not None and ref.id in self.disk:
+            plain = await self._cached_frames(self.disk, ref, frames)
+            if plain is None:  # gone, or corrupt (discarded): the whole block decides
+                return await self.get(ref), 0
+        else:
+            self.partial_misses += 1
+            try:
+                async with self._slots:
+                    plain = await self.blocks.get_frames(ref, frames)
+            except IntegrityError:
+                return await self.get(ref), 0  # the whole block decides: refetched, checked
+            except StoreUnavailableError:
+                return await self.get(ref), 0  # one shared, bounded wait for the store
         size = 1 << FRAME_SHIFT
         for n, key in enumerate(keys):
             self.memory.put(key, plain[n * size : (n + 1) * size])
         return plain, frames.plain_offset
+
+    async def _cached_frames(
+        self, disk: SealedCache, ref: BlockRef, frames: FrameRange
+    ) -> bytes | None:
+        """The frames' plaintext from the cached copy's bytes alone, or None if it is gone or
+        fails authentication (then it is discarded, and the caller fetches the block)."""
+        try:
+            return await disk.get_with(
+                ref.id,
+                partial(self.blocks.open_frames, ref, frames),
+                start=frames.stored_start,
+                length=frames.stored_end - frames.stored_start,
+            )
+        except IntegrityError:
+            await disk.discard([ref.id])
+            return None
 
     def prefetch(self, ref: BlockRef) -> None:
         """Start fetching ``ref`` in the background unless it is cached or in flight."""

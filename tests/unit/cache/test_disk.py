@@ -283,6 +283,45 @@ async def test_corrupt_copy_is_refused_discarded_and_refetched(
     assert open_sealed(await cache.get(bid) or b"") == good
 
 
+@pytest.mark.parametrize("kind", ["slot", "file"])
+async def test_part_of_a_copy_is_read_alone(tmp_path: Path, kind: str) -> None:
+    cache = await DiskCache.open(tmp_path / "c", capacity_bytes=1024 * KIB)
+    try:
+        await _read_parts(cache, kind)
+    finally:
+        await cache.close()
+
+
+async def _read_parts(cache: DiskCache, kind: str) -> None:
+    bid, data = block(300 * KIB + 123)
+    if kind == "file":
+        await cache.put_dirty(bid, data)
+        await cache.mark_clean([bid])
+    else:
+        await cache.put_clean(bid, data)
+    seen: list[int] = []
+
+    def use(view: memoryview) -> bytes:
+        seen.append(len(view))
+        return bytes(view)
+
+    for start, length in [(0, 10), (5000, 70_000), (4096, 4096), (300 * KIB, 123), (7, 0)]:
+        got = await cache.get_with(bid, use, start=start, length=length)
+        assert got == data[start : start + length]
+    assert await cache.get_with(bid, use, start=300 * KIB, length=10_000) == data[300 * KIB :]
+    assert await cache.get_with(bid, use) == data
+    assert max(seen[:-1]) == 70_000  # never the whole copy for a part
+
+
+async def test_part_of_a_truncated_copy_comes_back_short(cache: DiskCache) -> None:
+    bid, data = block(64 * KIB)
+    await cache.put_dirty(bid, data)
+    await cache.mark_clean([bid])
+    damage(cache, bid, "truncate")  # 100 bytes left
+    got = await cache.get_with(bid, bytes, start=50, length=8000)  # type: ignore[arg-type]
+    assert got == data[50:100]  # short: the caller's AEAD refuses it
+
+
 async def test_file_deleted_behind_the_cache_is_a_miss(cache: DiskCache) -> None:
     bid, data = block()
     await cache.put_dirty(bid, data)  # uploaded since: a clean block in a file of its own

@@ -8,7 +8,7 @@ import threading
 import pytest
 import zstandard
 
-from cloudfs.codec.compress import MIN_SAVING, compress, decompress
+from cloudfs.codec.compress import MIN_SAVING, ZSTD_LEVEL, _worth_trying, compress, decompress
 from cloudfs.errors import IntegrityError
 
 TEXT = b"the quick brown fox jumps over the lazy dog\n" * 5000
@@ -137,3 +137,13 @@ def test_samples_decide_for_a_large_block() -> None:
         data[start : start + 16384] = os.urandom(16384)
     assert compress(bytes(data)) is None
     assert compress(bytes(data[: 16 * 16384 - 1])) is not None  # small: tried whole
+
+
+def test_samples_are_judged_each_on_its_own() -> None:
+    """A block repeating one random 1 MiB buffer (fio's writes) does not compress at zstd's
+    window: its samples, compressed together, would match each other and say it does."""
+    block = os.urandom(1 << 20) * 4
+    assert not _worth_trying(memoryview(block))  # not even tried
+    assert compress(block) is None
+    z = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    assert len(z.compress(block)) > len(block) * (1 - MIN_SAVING)  # trying would be wasted
