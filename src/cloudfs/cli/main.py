@@ -125,6 +125,7 @@ def info(ctx: Context) -> None:
         ("workspace", f"{ctx.registry.name} ({ctx.registry.id}) at {ctx.home}"),
         ("filespace", f"{filespace.name} ({filespace.id})"),
         ("store", where),
+        ("block size", f"{filespace.block_size // 1024:,} KiB"),
         ("files", f"{size.file_count:,}"),
         ("directories", f"{size.directory_count:,}"),
         ("symlinks", f"{size.symlink_count:,}"),

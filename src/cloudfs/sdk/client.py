@@ -284,6 +284,11 @@ class Filespace:
         return f"{self._workspace.name}/{self._record.name}"
 
     @property
+    def block_size(self) -> int:
+        """Bytes per block, fixed when the filespace was created."""
+        return self._opened.vfs.block_size
+
+    @property
     def is_linked(self) -> bool:
         return self._record.id in self._workspace._filespaces
 

@@ -39,6 +39,7 @@ def test_info(initialized: Cloudfs, tmp_path: Path) -> None:
     assert "filespace    default" in out
     assert "files        1" in out
     assert f"data         {len(DATA):,} bytes" in out
+    assert "block size   64 KiB" in out
     assert str(initialized.home) in out
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import cloudfs
 from cloudfs.workspace.registry import Registry, Token
-from tests.unit.sdk.conftest import PASSPHRASE, mint_token
+from tests.unit.sdk.conftest import BLOCK_SIZE, PASSPHRASE, mint_token
 
 # -- lifecycle -------------------------------------------------------------------------------
 
@@ -261,6 +261,7 @@ def test_link_by_name_and_by_id(workspace: cloudfs.Workspace) -> None:
     assert by_name.workspace_id == workspace.id
     assert by_name.workspace_name == workspace.name
     assert by_name.full_name == f"{workspace.name}/default"
+    assert by_name.block_size == BLOCK_SIZE  # as created
     assert isinstance(by_name.fs, cloudfs.Filesystem)
     assert workspace.link_filespace(id=info.id) is by_name
     assert workspace.link_filespace(name="default") is by_name
