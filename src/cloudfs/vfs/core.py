@@ -355,11 +355,16 @@ class Vfs:
     ) -> tuple[FileHandle, Inode]:
         """Create and open a regular file (``O_EXCL`` semantics: the name must be free)."""
         inode = await self.mknod(parent, name, mode, uid, gid)
-        handle = await self.open(inode.ino, flags & ~os.O_TRUNC)
+        handle = await self._open(inode, flags & ~os.O_TRUNC)
+        if handle.file.handles == 1:  # ours alone: it has no blocks to look up
+            handle.file.created()
         return handle, inode
 
     async def open(self, ino: int, flags: int) -> FileHandle:
-        inode = await self.meta.getattr(ino)
+        return await self._open(await self.meta.getattr(ino), flags)
+
+    async def _open(self, inode: Inode, flags: int) -> FileHandle:
+        ino = inode.ino
         if inode.kind == InodeKind.DIR:
             raise fs_error(errno.EISDIR)
         if inode.kind != InodeKind.FILE:

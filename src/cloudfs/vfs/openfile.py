@@ -97,6 +97,11 @@ class OpenFile:
         pending = self.dirty or self.staging or self.staged
         return bool(pending) or self.size != self.known_size
 
+    def created(self) -> None:
+        """This client has just created the file: it has no committed blocks, so a first
+        partial write need not ask the engine for any (as if the map had been read)."""
+        self.block_map.update(dict.fromkeys(range(MAP_CHUNK)))
+
     # -- reading -------------------------------------------------------------------------
     async def committed_ref(self, index: int) -> BlockRef | None:
         """The ref of block ``index`` as journaled or committed (``None``: a hole)."""

@@ -368,3 +368,30 @@ async def test_a_tampered_frame_is_refused_on_a_partial_read() -> None:
 async def _keys(store: ObjectStore, prefix: str) -> AsyncIterator[str]:
     async for item in store.list(prefix):
         yield item.key
+
+
+async def test_a_file_just_created_asks_the_engine_for_no_blocks(
+    vfs: Vfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its block map is known to be empty: a first partial write needs no engine call
+    (with a remote engine each is a round trip), and the data reads back."""
+    asked: list[int] = []
+    get_blocks = vfs.meta.get_blocks
+
+    async def counting(ino: int, first: int, count: int):  # type: ignore[no-untyped-def]
+        asked.append(ino)
+        return await get_blocks(ino, first, count)
+
+    monkeypatch.setattr(vfs.meta, "get_blocks", counting)
+    handle, inode = await vfs.create(ROOT_INO, "new", 0o644, os.O_RDWR, 0, 0)
+    await vfs.write(handle.fh, 100, b"tail")
+    await vfs.write(handle.fh, 2 * BS + 5, b"far")
+    assert (
+        await vfs.read(handle.fh, 0, 2 * BS + 8)
+        == bytes(100) + b"tail" + bytes(2 * BS - 104 + 5) + b"far"
+    )
+    await vfs.release(handle.fh)
+    assert asked == []
+    await vfs.sync_all()
+    vfs.fetcher.clear()
+    assert (await read_all(vfs, inode.ino))[100:104] == b"tail"
