@@ -216,11 +216,14 @@ class Filesystem:
     async def _open_raw(self, path: str, flags: int, mode: str) -> FileStream:
         full = self._full(path)
         try:
-            inode = await paths.resolve(self._vfs, full)
+            inode, place = await paths.resolve_or_place(self._vfs, full)
         except FileNotFoundError:
+            inode, place = None, None
+        if inode is None:
             if not flags & os.O_CREAT:
                 raise fs_error(errno.ENOENT, path=path) from None
-            parent, name = await self._creation_target(full, flags, path)
+            # Walked once in the common case; through a dangling symlink, say, walk again.
+            parent, name = place or await self._creation_target(full, flags, path)
             handle, _ = await self._vfs.create(
                 parent.ino, name, 0o644, flags, os.getuid(), os.getgid()
             )

@@ -14,7 +14,7 @@ from cloudfs.errors import fs_error
 from cloudfs.meta.protocol import ROOT_INO, Inode, InodeKind
 from cloudfs.vfs.core import Vfs
 
-__all__ = ["MAX_SYMLINKS", "normalize", "resolve", "resolve_parent", "split"]
+__all__ = ["MAX_SYMLINKS", "normalize", "resolve", "resolve_or_place", "resolve_parent", "split"]
 
 MAX_SYMLINKS = 40
 
@@ -51,6 +51,20 @@ async def resolve(vfs: Vfs, path: str, *, follow: bool = True) -> Inode:
     return await _walk(vfs, split(path), follow=follow)
 
 
+async def resolve_or_place(vfs: Vfs, path: str) -> tuple[Inode | None, tuple[Inode, str] | None]:
+    """``(inode, None)`` for an existing path (a final symlink followed), or ``(None,
+    (parent, name))`` when only its last component is missing and no symlink was on the
+    way: where a file of that path would be created, without a second walk.
+    ``FileNotFoundError`` for any other miss (a missing folder, a dangling symlink)."""
+    place: list[tuple[Inode, str]] = []
+    try:
+        return await _walk(vfs, split(path), follow=True, missing=place), None
+    except FileNotFoundError:
+        if not place:
+            raise
+        return None, place[0]
+
+
 async def resolve_parent(vfs: Vfs, path: str) -> tuple[Inode, str]:
     """The directory that holds ``path``'s last component, and that component."""
     parts = split(path)
@@ -62,7 +76,11 @@ async def resolve_parent(vfs: Vfs, path: str) -> tuple[Inode, str]:
     return parent, parts[-1]
 
 
-async def _walk(vfs: Vfs, parts: list[str], *, follow: bool) -> Inode:
+async def _walk(
+    vfs: Vfs, parts: list[str], *, follow: bool, missing: list[tuple[Inode, str]] | None = None
+) -> Inode:
+    """Walk ``parts`` from the root; a missing last component met with no symlink on the
+    way is also appended to ``missing`` as ``(parent, name)`` before ``ENOENT`` is raised."""
     todo = list(reversed(parts))
     trail = [await vfs.getattr(ROOT_INO)]  # the directories walked through, for '..'
     links = 0
@@ -75,7 +93,12 @@ async def _walk(vfs: Vfs, parts: list[str], *, follow: bool) -> Inode:
         current = trail[-1]
         if current.kind != InodeKind.DIR:
             raise fs_error(errno.ENOTDIR)
-        child = await vfs.lookup(current.ino, name)
+        try:
+            child = await vfs.lookup(current.ino, name)
+        except FileNotFoundError:
+            if missing is not None and not todo and not links:
+                missing.append((current, name))
+            raise
         if child.kind == InodeKind.SYMLINK and (todo or follow):
             links += 1
             if links > MAX_SYMLINKS:
