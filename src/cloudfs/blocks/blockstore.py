@@ -105,7 +105,7 @@ class BlockStore:
             )
         except ObjectNotFoundError as e:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
-        return self.codec.open_frames(ref.id, stored, frames)  # a few frames: cheap inline
+        return self.open_frames(ref, frames, stored)  # a few frames: cheap inline
 
     def open_frames(self, ref: BlockRef, frames: FrameRange, stored: bytes | memoryview) -> bytes:
         """The plaintext of ``frames`` from exactly their stored bytes (say, read from a

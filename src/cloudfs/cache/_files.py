@@ -148,9 +148,9 @@ class BlockFiles:
         start: int = 0,
         length: int | None = None,
     ) -> T:
-        """``use(the file's bytes)``, or ``length`` of them from ``start``, without copying
-        them out of the read buffer first.  ``use`` must not keep the view: the buffer is
-        reused by the next read.
+        """``use(the file's bytes)``, or ``length`` of them from ``start`` (fewer if the
+        file ends first), without copying them out of the read buffer first.  ``use`` must
+        not keep the view: the buffer is reused by the next read.
         """
         fd = self._io.open(self.path(block_id), os.O_RDONLY)
         try:

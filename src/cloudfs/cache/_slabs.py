@@ -70,11 +70,11 @@ class SlabFiles:
         self._io.write_at(self._fd(pages), data, slot * pages * ALIGN)
 
     def read_with(
-        self, pages: int, slot: int, size: int, use: Callable[[memoryview], T], start: int = 0
+        self, pages: int, slot: int, use: Callable[[memoryview], T], start: int, length: int
     ) -> T:
-        """``use(bytes start to size of the slot)``, fewer if the file ends first (after a
-        crash).  ``use`` must not keep the view: the buffer is reused by the next read."""
-        return self._io.read_with(self._fd(pages), slot * pages * ALIGN + start, size - start, use)
+        """``use(length bytes of the slot from start)``, fewer if the file ends first (after
+        a crash).  ``use`` must not keep the view: the buffer is reused by the next read."""
+        return self._io.read_with(self._fd(pages), slot * pages * ALIGN + start, length, use)
 
     def free(self, slots: list[tuple[int, int]]) -> None:
         """Give the disk space of these ``(pages, slot)`` back (best effort)."""

@@ -361,6 +361,7 @@ class DiskCache:
             if count:
                 self._miss()
             return None
+        length = entry.size - start if length is None else min(length, entry.size - start)
         if count:
             self._policy.access(block_id)
             self._touched[block_id] = self._next_seq()
@@ -368,9 +369,8 @@ class DiskCache:
             if entry.slot is not None:
                 # A slot reused while we read gives another block's bytes: refused by the
                 # AEAD in ``use`` like any corrupt copy (the caller discards and refetches).
-                end = entry.size if length is None else min(entry.size, start + length)
                 data = await asyncio.to_thread(
-                    self._slabs.read_with, pages_for(entry.size), entry.slot, end, use, start
+                    self._slabs.read_with, pages_for(entry.size), entry.slot, use, start, length
                 )
             else:
                 data = await asyncio.to_thread(self._files.read_with, block_id, use, start, length)

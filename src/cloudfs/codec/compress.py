@@ -9,10 +9,9 @@ which).  A block that barely compresses is better raw: it costs CPU to pack and 
 for a few percent of bytes, and only raw blocks can be read in part (64 KiB frames).
 Before a large block is compressed, three 16 KiB samples (start, middle, end) are, each
 on its own: if they do not save 1/8 together, the block is stored raw without trying the
-rest.  Truly
-random data is cheap to try either way (zstd emits raw blocks at several GB/s), but data
-that is only slightly compressible is not: fio's default buffers, which zstd shrinks by
-4 %, cost 1.1 ms of CPU per MiB to compress in full, 0.05 ms to sample.
+rest.  Truly random data is cheap to try either way (zstd emits raw blocks at several
+GB/s), but data that is only slightly compressible is not: fio's default buffers, which
+zstd shrinks by 4 %, cost 1.1 ms of CPU per MiB to compress in full, 0.05 ms to sample.
 
 Frames always carry their content size, which :func:`decompress` reads from the frame
 header *before* allocating anything.  A frame whose declared size is unknown, larger than
