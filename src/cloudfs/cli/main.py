@@ -59,7 +59,7 @@ def cli(
     "--block-size",
     default=str(DEFAULT_BLOCK_SIZE),
     show_default=True,
-    help="Block size, a power of two from 64k to 16m (fixed for the filespace)",
+    help="Block size, a multiple of 64k from 64k to 16m (fixed for the filespace)",
 )
 @click.option("--s3-bucket", help="Keep data in this S3 bucket (default: a local folder)")
 @click.option("--s3-endpoint", default="", help="S3-compatible endpoint URL (default: AWS)")

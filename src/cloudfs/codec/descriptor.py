@@ -99,10 +99,12 @@ _FILESPACE_ID_SIZE = 16
 
 
 def validate_block_size(block_size: int) -> None:
-    """``ConfigurationError`` unless ``block_size`` is a power of two in 64 KiB-16 MiB."""
-    if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size & (block_size - 1):
+    """``ConfigurationError`` unless ``block_size`` is a whole number of 64 KiB frames in
+    64 KiB-16 MiB (frames: :mod:`cloudfs.codec.envelope`; why not only powers of two:
+    docs/decisions/0016)."""
+    if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size % MIN_BLOCK_SIZE:
         raise ConfigurationError(
-            f"block size must be a power of two from 64 KiB to 16 MiB, got {block_size}"
+            f"block size must be a multiple of 64 KiB from 64 KiB to 16 MiB, got {block_size}"
         )
 
 

@@ -54,7 +54,9 @@ __all__ = [
 ]
 
 DESCRIPTOR_KEY = "cloudfs-descriptor"
-DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024  # chosen by measurement: docs/decisions/0015
+DEFAULT_BLOCK_SIZE = 63 * 64 * 1024
+"""4,032 KiB: the most 64 KiB frames whose sealed object stays within 4 MiB, the chunk size
+of Ceph's radosgw (chosen by measurement: docs/decisions/0015 and 0016)."""
 
 
 @dataclass(frozen=True)

@@ -277,13 +277,15 @@ def test_missing_field_is_an_integrity_error(created: tuple[FilespaceDescriptor,
         FilespaceDescriptor.from_bytes(json.dumps(obj).encode())
 
 
-@pytest.mark.parametrize("block_size", [0, 32 * 1024, 3 * MiB, 32 * MiB, 64 * 1024 + 1])
+@pytest.mark.parametrize(
+    "block_size", [0, 32 * 1024, 32 * MiB, 16 * MiB + 64 * 1024, 64 * 1024 + 1, 3 * MiB + 4096]
+)
 def test_invalid_block_size_is_a_configuration_error(block_size: int) -> None:
-    with pytest.raises(ConfigurationError, match="power of two"):
+    with pytest.raises(ConfigurationError, match="multiple of 64 KiB"):
         FilespaceDescriptor.create(block_size, "pw", FAST)
 
 
-@pytest.mark.parametrize("block_size", [64 * 1024, MiB, 4 * MiB, 16 * MiB])
+@pytest.mark.parametrize("block_size", [64 * 1024, 192 * 1024, MiB, 3 * MiB, 4032 * 1024, 16 * MiB])
 def test_valid_block_sizes(block_size: int) -> None:
     d, _ = FilespaceDescriptor.create(block_size, "pw", FAST)
     assert FilespaceDescriptor.from_bytes(d.to_bytes()).block_size == block_size

@@ -68,6 +68,17 @@ def test_version_2_frames_cost_28_bytes_per_64_kib() -> None:
     assert codec.open(BID, sealed, max_size=BLOCK) == data
 
 
+def test_a_default_block_seals_into_one_4_mib_chunk() -> None:
+    """Ceph's radosgw keeps an object's first 4 MiB as one chunk; a sealed default block
+    must fit it, and a frame more would not (docs/decisions/0016)."""
+    from cloudfs.workspace.filespace import DEFAULT_BLOCK_SIZE
+
+    codec = BlockCodec(os.urandom(32), b"fs")
+    sealed = codec.seal(BID, os.urandom(DEFAULT_BLOCK_SIZE))  # incompressible: stored framed
+    assert len(sealed) == framed_size(DEFAULT_BLOCK_SIZE) <= 4 * 1024 * 1024
+    assert framed_size(DEFAULT_BLOCK_SIZE + 65536) > 4 * 1024 * 1024
+
+
 @pytest.mark.parametrize(
     ("start", "end"),
     [(0, 1), (5, 4101), (65535, 65537), (3 * 65536, 4 * 65536 + 1), (0, 4 * 65536 + 1)],
