@@ -24,7 +24,7 @@ __all__ = ["BlockCodecLike", "BlockStore"]
 
 
 class BlockCodecLike(Protocol):
-    def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes: ...
+    def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes | bytearray: ...
 
     def open(self, block_id: bytes, sealed: bytes | memoryview, *, max_size: int) -> bytes: ...
 
@@ -47,7 +47,9 @@ class BlockStore:
         await self.upload(ref, sealed)
         return ref
 
-    async def seal(self, data: bytes | bytearray | memoryview) -> tuple[BlockRef, bytes]:
+    async def seal(
+        self, data: bytes | bytearray | memoryview
+    ) -> tuple[BlockRef, bytes | bytearray]:
         """Compress and encrypt ``data`` under a new id (CPU only, in a worker thread).
 
         Split from :meth:`upload` so callers can bound CPU work and network requests
@@ -57,7 +59,7 @@ class BlockStore:
         sealed = await asyncio.to_thread(self.codec.seal, block_id, memoryview(data))
         return BlockRef(id=block_id, size=len(data), stored=len(sealed)), sealed
 
-    async def upload(self, ref: BlockRef, sealed: bytes) -> None:
+    async def upload(self, ref: BlockRef, sealed: bytes | bytearray) -> None:
         """Store a sealed block under its id (idempotent)."""
         await self.store.put(object_key(ref.id), sealed)
 

@@ -35,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from cloudfs._buffers import Bytes
+
 __all__ = ["ALIGN", "BlockFiles", "DirectIO", "aligned"]
 
 T = TypeVar("T")
@@ -80,7 +82,7 @@ class DirectIO:
                 self.direct = 0
         return os.open(path, flags, mode)
 
-    def write_at(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+    def write_at(self, fd: int, data: Bytes, offset: int) -> int:
         """Write ``data`` at ``offset``; with ``O_DIRECT`` through the aligned buffer, padded
         with zeros to whole pages.  Returns the bytes written (padding included)."""
         if not self.direct:
@@ -160,11 +162,11 @@ class BlockFiles:
         finally:
             os.close(fd)
 
-    def _write_fd(self, fd: int, data: bytes | memoryview) -> None:
+    def _write_fd(self, fd: int, data: Bytes) -> None:
         if self._io.write_at(fd, data, 0) != len(data):
             os.ftruncate(fd, len(data))  # cut the O_DIRECT padding
 
-    def write(self, block_id: bytes, data: bytes | memoryview, *, durable_name: bool) -> None:
+    def write(self, block_id: bytes, data: Bytes, *, durable_name: bool) -> None:
         """Atomically create the block's file; ``durable_name`` makes it durable too.
 
         A clean block is not fsynced: after a power cut its file may be short (dropped by

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from cloudfs._buffers import Bytes
 from cloudfs.cache._files import ALIGN, DirectIO, aligned
 
 __all__ = ["SlabFiles", "SlotAllocator", "pages_for"]
@@ -65,7 +66,7 @@ class SlabFiles:
     def create_dir(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def write(self, pages: int, slot: int, data: bytes | memoryview) -> None:
+    def write(self, pages: int, slot: int, data: Bytes) -> None:
         """Write a block into its slot (not synced: a clean block can be fetched again)."""
         self._io.write_at(self._fd(pages), data, slot * pages * ALIGN)
 

@@ -64,6 +64,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from cloudfs._buffers import Bytes
 from cloudfs._thread import DedicatedThread as Worker
 from cloudfs.cache._files import ALIGN, BlockFiles
 from cloudfs.cache._index import Index, Row, read_settings, write_setting
@@ -448,9 +449,7 @@ class DiskCache:
         self._notify_room()
 
     # -- writing ----------------------------------------------------------------------
-    async def put_clean(
-        self, block_id: bytes, sealed: bytes | memoryview, *, pin: bool = False
-    ) -> bool:
+    async def put_clean(self, block_id: bytes, sealed: Bytes, *, pin: bool = False) -> bool:
         """Cache a fetched block; False (nothing cached) if dirty and pinned blocks leave
         no room.  Idempotent: a block already cached stays as it is (and counts as used).
         ``pin=True`` pins it in the same step (:class:`PinLimitError` as for :meth:`pin`).
@@ -495,7 +494,7 @@ class DiskCache:
         self._reserved += size
         return fill
 
-    def write_fill(self, fill: Fill, sealed: bytes | memoryview) -> None:
+    def write_fill(self, fill: Fill, sealed: Bytes) -> None:
         """(Any thread.)  Write the block into its slot."""
         assert fill.entry.slot is not None
         assert len(sealed) == fill.entry.size
@@ -561,7 +560,7 @@ class DiskCache:
         self._files.delete(files)
         self._slabs.free(freed)
 
-    async def put_dirty(self, block_id: bytes, sealed: bytes) -> None:
+    async def put_dirty(self, block_id: bytes, sealed: bytes | bytearray) -> None:
         """Keep a block not yet uploaded, durably: on disk and in the index when this
         returns.  Waits while dirty bytes would pass :attr:`dirty_limit`.  Idempotent;
         a clean cached block becomes dirty.
@@ -583,7 +582,7 @@ class DiskCache:
             await self._store(block_id, sealed, _Entry(size, True, 0), victims)
 
     async def _store(
-        self, block_id: bytes, data: bytes | memoryview, entry: _Entry, victims: list[bytes]
+        self, block_id: bytes, data: Bytes, entry: _Entry, victims: list[bytes]
     ) -> None:
         """Write file then row, shielded from the caller's cancellation."""
         self._claim([block_id, *victims])
@@ -592,7 +591,7 @@ class DiskCache:
         await asyncio.shield(asyncio.ensure_future(self._write(block_id, data, entry, victims)))
 
     async def _write(
-        self, block_id: bytes, data: bytes | memoryview, entry: _Entry, victims: list[bytes]
+        self, block_id: bytes, data: Bytes, entry: _Entry, victims: list[bytes]
     ) -> None:
         row = Row(block_id, entry.size, entry.dirty, entry.pins, self._next_seq(), entry.slot)
         freed = self._slots_of(victims)
@@ -616,9 +615,7 @@ class DiskCache:
             self._release([block_id, *victims])
             self._notify_room()
 
-    def _write_files(
-        self, block_id: bytes, data: bytes | memoryview, dirty: bool, victims: list[bytes]
-    ) -> None:
+    def _write_files(self, block_id: bytes, data: Bytes, dirty: bool, victims: list[bytes]) -> None:
         self._files.delete(victims)
         self._files.write(block_id, data, durable_name=dirty)
 
@@ -631,7 +628,7 @@ class DiskCache:
     def _write_slot(
         self,
         row: Row,
-        data: bytes | memoryview,
+        data: Bytes,
         victims: list[bytes],
         files: list[bytes],
         freed: list[tuple[int, int]],
@@ -644,7 +641,7 @@ class DiskCache:
         self._files.delete(files)
         self._slabs.free(freed)
 
-    async def _make_dirty(self, block_id: bytes, entry: _Entry, sealed: bytes | memoryview) -> None:
+    async def _make_dirty(self, block_id: bytes, entry: _Entry, sealed: Bytes) -> None:
         """A cached clean block turns dirty: durable from now on, in a file of its own."""
         self._update(entry, dirty=True)
         self._claim([block_id])

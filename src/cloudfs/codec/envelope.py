@@ -51,9 +51,9 @@ which keeps the NIST SP 800-38D bound (2^-32 over 2^32 blocks) in reach of a fil
 life at 1 MiB blocks (4 PiB).
 
 Cost: AES-GCM and zstd release the GIL, so worker threads seal and open in parallel.
-Frames are encrypted straight into one output buffer (``encrypt_into``) and decrypted
-into a reused per-thread buffer (``decrypt_into``), then copied once into the returned
-``bytes``.  A :class:`BlockCodec` holds only an
+Frames are encrypted straight into one output buffer (``encrypt_into``), which ``seal``
+returns as is, and decrypted into a reused per-thread buffer (``decrypt_into``), then
+copied once into the returned ``bytes``.  A :class:`BlockCodec` holds only an
 immutable key (zstd contexts are per thread), so one instance serves all threads.
 """
 
@@ -269,8 +269,10 @@ class BlockCodec:
         self.envelope_version = envelope_version
 
     # -- sealing ---------------------------------------------------------------------
-    def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes:
-        """The stored form of ``plaintext`` under ``block_id``, compressed if it shrinks.
+    def seal(self, block_id: bytes, plaintext: bytes | memoryview) -> bytes | bytearray:
+        """The stored form of ``plaintext`` under ``block_id``, compressed if it shrinks
+        (a version-2 block comes back as the ``bytearray`` it was encrypted into, not
+        copied again: callers only store it).
 
         Each call draws a fresh nonce, so sealing the same block twice gives different
         bytes that both open to the same plaintext.
@@ -290,7 +292,7 @@ class BlockCodec:
 
     def _seal_frames(
         self, block_id: bytes, payload: memoryview, compressed: bool, frame: int
-    ) -> bytes:
+    ) -> bytearray:
         head = header(compressed)
         ad = head + self._filespace_ad + block_id
         count = max(1, -(-len(payload) // frame)) if frame else 1
@@ -309,7 +311,7 @@ class BlockCodec:
                 nonce, chunk, ad + _INDEX.pack(i, i == count - 1), view[pos:end]
             )
             pos = end
-        return bytes(out)
+        return out
 
     # -- opening ---------------------------------------------------------------------
     def open(self, block_id: bytes, sealed: bytes | memoryview, *, max_size: int) -> bytes:

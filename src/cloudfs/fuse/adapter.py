@@ -358,8 +358,10 @@ class FuseOperations(pyfuse3.Operations):
         return pyfuse3.FileInfo(fh=handle.fh, keep_cache=keep, direct_io=False)
 
     @_errno
-    async def read(self, fh: int, off: int, size: int) -> bytes:
-        return await self.vfs.read(fh, off, size)
+    async def read(  # type: ignore[override]  # pyfuse3 replies from any contiguous buffer
+        self, fh: int, off: int, size: int
+    ) -> bytes | memoryview:
+        return await self.vfs.read_view(fh, off, size)
 
     @_errno
     async def write(self, fh: int, off: int, buf: bytes) -> int:

@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from cloudfs._buffers import Bytes
 from cloudfs.errors import StoreUnavailableError
 from cloudfs.store.protocol import ObjectMeta, ObjectStore
 
@@ -100,9 +101,7 @@ class FaultyStore:
         """End the outage."""
         self._down = False
 
-    async def put(
-        self, key: str, data: bytes | memoryview, *, if_absent: bool = False
-    ) -> str | None:
+    async def put(self, key: str, data: Bytes, *, if_absent: bool = False) -> str | None:
         """Put through the inner store, unless a fault strikes first (then maybe torn)."""
         await self._before("put", key)
         if self._strikes("put", self.torn_writes):
@@ -170,7 +169,7 @@ class FaultyStore:
         if self._strikes(op, self.lost_replies):
             raise self._fault(op, key, "lost reply (the operation took effect)")
 
-    async def _tear(self, key: str, data: bytes | memoryview, if_absent: bool) -> None:
+    async def _tear(self, key: str, data: Bytes, if_absent: bool) -> None:
         size = len(memoryview(data).cast("B"))
         kept = self._rng.randrange(size) if size else 0
         await self.inner.put(key, bytes(memoryview(data).cast("B")[:kept]), if_absent=if_absent)
@@ -223,9 +222,7 @@ class CountingStore:
         """Forget the calls recorded so far."""
         self.calls.clear()
 
-    async def put(
-        self, key: str, data: bytes | memoryview, *, if_absent: bool = False
-    ) -> str | None:
+    async def put(self, key: str, data: Bytes, *, if_absent: bool = False) -> str | None:
         """Forward and record a put."""
         with self._recording("put", key) as call:
             etag = await self.inner.put(key, data, if_absent=if_absent)

@@ -60,6 +60,7 @@ from urllib.parse import urlsplit, urlunsplit
 import obstore
 from obstore.store import LocalStore, MemoryStore, S3Store
 
+from cloudfs._buffers import Bytes
 from cloudfs.errors import ConfigurationError, ObjectNotFoundError, StoreError
 from cloudfs.store.config import LocalStoreConfig, S3StoreConfig, StoreConfig
 from cloudfs.store.protocol import ObjectMeta, ObjectStore
@@ -182,9 +183,7 @@ class ObstoreStore:
         """Where this store lives, for messages (never includes a secret)."""
         return self._description
 
-    async def put(
-        self, key: str, data: bytes | memoryview, *, if_absent: bool = False
-    ) -> str | None:
+    async def put(self, key: str, data: Bytes, *, if_absent: bool = False) -> str | None:
         """Store ``data`` under ``key`` in one atomic request; return the ETag.
 
         Idempotent for the same bytes.  With ``if_absent`` the put fails with

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from cloudfs._buffers import Bytes
+
 __all__ = ["ObjectMeta", "ObjectStore"]
 
 
@@ -38,9 +40,7 @@ class ObjectStore(Protocol):
         """Where this store lives, for messages (never includes a secret)."""
         ...
 
-    async def put(
-        self, key: str, data: bytes | memoryview, *, if_absent: bool = False
-    ) -> str | None:
+    async def put(self, key: str, data: Bytes, *, if_absent: bool = False) -> str | None:
         """Store ``data`` under ``key`` and return its ETag when the store gives one.
 
         Idempotent for the same bytes.  With ``if_absent`` the put fails with

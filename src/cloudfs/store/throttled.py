@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from cloudfs._buffers import Bytes
 from cloudfs.store.protocol import ObjectMeta, ObjectStore
 
 __all__ = ["ThrottledStore"]
@@ -70,9 +71,7 @@ class ThrottledStore:
         """The wrapped store's description."""
         return self.inner.description
 
-    async def put(
-        self, key: str, data: bytes | memoryview, *, if_absent: bool = False
-    ) -> str | None:
+    async def put(self, key: str, data: Bytes, *, if_absent: bool = False) -> str | None:
         """Book the upload, then put through the inner store."""
         async with self._slots:
             await self._upload.transfer(len(memoryview(data).cast("B")))

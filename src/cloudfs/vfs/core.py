@@ -107,7 +107,7 @@ class DiskCacheLike(SealedCache, Protocol):
 
     async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None: ...
 
-    async def put_dirty(self, block_id: bytes, sealed: bytes) -> None: ...
+    async def put_dirty(self, block_id: bytes, sealed: bytes | bytearray) -> None: ...
 
     async def mark_clean(self, ids: Iterable[bytes]) -> None: ...
 
@@ -422,7 +422,21 @@ class Vfs:
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at ``offset`` (fewer at the end of the file)."""
+        return self._joined(await self._read_blocks(fh, offset, size))
+
+    async def read_view(self, fh: int, offset: int, size: int) -> bytes | memoryview:
+        """Like :meth:`read`, but a read inside one block returns a read-only view of the
+        block's cached plaintext instead of a copy: for a caller that copies the bytes
+        out at once (the FUSE reply)."""
         pieces = await self._read_blocks(fh, offset, size)
+        if len(pieces) == 1:
+            piece, data, base = pieces[0]
+            if isinstance(data, bytes) and piece.end - base <= len(data):  # not a hole
+                return memoryview(data)[piece.start - base : piece.end - base]
+        return self._joined(pieces)
+
+    @staticmethod
+    def _joined(pieces: list[tuple[BlockSpan, bytes | bytearray, int]]) -> bytes:
         parts = []
         for piece, data, base in pieces:
             chunk = data[piece.start - base : piece.end - base]

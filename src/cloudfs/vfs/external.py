@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
 
+from cloudfs._buffers import Bytes
 from cloudfs.cache.memory import MemoryCache
 from cloudfs.errors import IntegrityError
 from cloudfs.meta.connect import ExternalLink
@@ -76,10 +77,10 @@ class ExternalFetcher:
         *,
         block_size: int,
         memory: MemoryCache,
-        seal: Callable[[bytes, bytes], bytes] | None = None,
+        seal: Callable[[bytes, bytes], Bytes] | None = None,
         opener: BlockSealer | None = None,
         disk: SealedCache | None = None,
-        fill: Callable[[bytes, Callable[[], bytes]], Awaitable[None]] | None = None,
+        fill: Callable[[bytes, Callable[[], Bytes]], Awaitable[None]] | None = None,
         concurrency: int = 8,
         store_wait: float = DEFAULT_STORE_WAIT,
     ) -> None:

@@ -50,6 +50,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from cloudfs._buffers import Bytes
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.cache.disk import Fill
 from cloudfs.cache.memory import MemoryCache
@@ -145,11 +146,11 @@ class SealedCache(Protocol):
         length: int | None = None,
     ) -> bytes | None: ...
 
-    async def put_clean(self, block_id: bytes, sealed: bytes | memoryview) -> bool: ...
+    async def put_clean(self, block_id: bytes, sealed: Bytes) -> bool: ...
 
     def reserve_fill(self, block_id: bytes, size: int) -> Fill | None: ...
 
-    def write_fill(self, fill: Fill, sealed: bytes | memoryview) -> None: ...
+    def write_fill(self, fill: Fill, sealed: Bytes) -> None: ...
 
     def end_fill(self, fill: Fill) -> None: ...
 
@@ -316,9 +317,7 @@ class BlockFetcher:
         async with self._slots:  # not held while backing off
             return await self.blocks.download(ref)
 
-    async def cache_later(
-        self, block_id: bytes, sealed: bytes | memoryview | Callable[[], bytes]
-    ) -> None:
+    async def cache_later(self, block_id: bytes, sealed: Bytes | Callable[[], Bytes]) -> None:
         """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once
         (the caller waits only when that many are in flight).  ``sealed`` may be a function
         that seals the block, run in a worker thread by the background task."""
@@ -338,7 +337,7 @@ class BlockFetcher:
 
     @staticmethod
     async def _insert(
-        disk: SealedCache, block_id: bytes, sealed: bytes | memoryview | Callable[[], bytes]
+        disk: SealedCache, block_id: bytes, sealed: Bytes | Callable[[], Bytes]
     ) -> bool:
         if callable(sealed):
             sealed = await asyncio.to_thread(sealed)

@@ -158,7 +158,7 @@ class OpenFile:
                 buf = await self._buffer_for(span.index, whole=whole)
                 if len(buf) < span.start:
                     buf.extend(bytes(span.start - len(buf)))
-                buf[span.start : span.end] = view[pos : pos + span.length]
+                _put(buf, span.start, view[pos : pos + span.length])
                 pos += span.length
                 # The size grows with each block, so that a record submitted in the middle
                 # of a large write covers every block it names.
@@ -292,3 +292,17 @@ class OpenFile:
         for index in list(self.staged):
             self._supersede(index)
         self.dirty.clear()
+
+
+def _put(buf: bytearray, start: int, data: memoryview) -> None:
+    """``buf[start : start + len(data)] = data`` with one copy (``len(buf) >= start``).
+
+    Python 3.11 copies the value of a bytearray slice assignment into a temporary
+    bytearray first; writing through a memoryview, then appending, does not.
+    """
+    inside = min(len(data), len(buf) - start)  # what overwrites bytes already there
+    if inside > 0:
+        with memoryview(buf) as view:
+            view[start : start + inside] = data[:inside]
+    if inside < len(data):
+        buf += data[inside:]

@@ -67,6 +67,22 @@ async def test_reads_at_any_offset(vfs: Vfs) -> None:
     await vfs.release(h.fh)
 
 
+async def test_read_view_returns_what_read_returns_without_copying_one_block(vfs: Vfs) -> None:
+    data = os.urandom(2 * BS + 7)
+    ino = await write_file(vfs, "f", data)
+    h = await vfs.open(ino, os.O_RDWR)
+    await vfs.write(h.fh, 3 * BS, b"past a hole")  # uncommitted, after a hole
+    data += bytes(BS - 7) + b"past a hole"
+    ranges = [(0, 1), (10, BS - 10), (BS - 1, 2), (BS, 2 * BS), (2 * BS, BS), (0, 5 * BS)]
+    for offset, size in ranges:
+        view = await vfs.read_view(h.fh, offset, size)
+        assert view == data[offset : offset + size] == await vfs.read(h.fh, offset, size)
+        if isinstance(view, memoryview):
+            assert view.readonly
+    assert isinstance(await vfs.read_view(h.fh, 10, 100), memoryview)  # one cached block
+    await vfs.release(h.fh)
+
+
 async def test_holes_read_as_zeros(vfs: Vfs) -> None:
     handle, inode = await vfs.create(ROOT_INO, "sparse", 0o644, os.O_RDWR, 0, 0)
     await vfs.write(handle.fh, 3 * BS + 10, b"end")
