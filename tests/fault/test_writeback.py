@@ -35,7 +35,7 @@ from cloudfs.blocks.ref import BlockRef
 from cloudfs.cache.disk import DiskCache, write_capacity
 from cloudfs.store.config import LocalStoreConfig, open_store
 from cloudfs.store.faulty import CountingStore, FaultyStore
-from cloudfs.vfs.core import Vfs
+from cloudfs.vfs.core import Vfs, VfsOptions
 from tests.contracts.vfs_contract import BS, VfsDriver
 from tests.fault.faultutil import (
     all_refs_exist,
@@ -327,8 +327,9 @@ async def test_corrupt_clean_cache_file_is_refetched(site: Site, damage: str) ->
 
 async def test_corrupt_dirty_cache_file_is_eio(site: Site) -> None:
     """A dirty block is the only copy: a damaged one reads as EIO, is never uploaded as
-    if it were good, and sync_all reports that the write is lost."""
-    vfs = await site.open()
+    if it were good, and sync_all reports that the write is lost.  (No block is held in
+    memory for its upload here: the next test is the case where one is.)"""
+    vfs = await site.open(options=VfsOptions(upload_hold_bytes=0))
     store = faulty_of(vfs)
     try:
         fs = VfsDriver(vfs)
@@ -360,6 +361,35 @@ async def test_corrupt_dirty_cache_file_is_eio(site: Site) -> None:
         with pytest.raises(OSError) as info:
             await vfs.sync_all()  # and every later sync still says the write was lost
         assert info.value.errno == errno.EIO
+    finally:
+        await close_vfs(vfs, drain=False)
+
+
+async def test_a_block_held_for_its_upload_is_uploaded_intact_from_memory(site: Site) -> None:
+    """Staging hands each sealed block to the upload queue while it is in memory; the
+    upload uses that copy, not the cache file (which a reader still refuses if damaged)."""
+    vfs = await site.open()
+    store = faulty_of(vfs)
+    try:
+        fs = VfsDriver(vfs)
+        store.down()
+        data = os.urandom(2 * BS)
+        await fs.write_bytes("/f", data)
+        pending = vfs.queue.overlay((await fs.stat("/f")).ino)
+        assert pending is not None
+        flip(cache_file(vfs, pending.blocks[0].id), 40)
+        vfs.fetcher.clear()
+        with pytest.raises(OSError) as info:
+            await fs.read_bytes("/f", 0, 10)
+        assert info.value.errno == errno.EIO  # the damaged file is never returned
+        store.up()
+        await asyncio.wait_for(vfs.sync_all(), 10)
+        # The cache file was damaged (and dropped when the read refused it): what went up
+        # is the copy held in memory, exactly what was acknowledged.
+        assert await committed(vfs, store.inner, "/f") == data
+        await all_refs_exist(vfs, store.inner)
+        assert vfs.queue.status().bytes == 0
+        assert not vfs.queue._held
     finally:
         await close_vfs(vfs, drain=False)
 

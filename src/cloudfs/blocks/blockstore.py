@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from cloudfs._buffers import Bytes
 from cloudfs.blocks.layout import new_block_id, object_key
 from cloudfs.blocks.ref import BlockRef
 from cloudfs.codec.envelope import FrameRange, frame_range, framed_size
@@ -59,7 +60,7 @@ class BlockStore:
         sealed = await asyncio.to_thread(self.codec.seal, block_id, memoryview(data))
         return BlockRef(id=block_id, size=len(data), stored=len(sealed)), sealed
 
-    async def upload(self, ref: BlockRef, sealed: bytes | bytearray) -> None:
+    async def upload(self, ref: BlockRef, sealed: Bytes) -> None:
         """Store a sealed block under its id (idempotent)."""
         await self.store.put(object_key(ref.id), sealed)
 

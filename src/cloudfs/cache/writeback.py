@@ -24,6 +24,12 @@ How a write becomes durable and visible:
 Until a record is committed, :meth:`overlay` gives readers its sizes and block slots, so a
 client reads its own writes at once.  ``wait`` is what ``fsync`` and ``sync_all`` block on.
 
+A block just staged is usually uploaded moments later, so staging :meth:`offer`\\ s its
+sealed bytes and the queue keeps them in memory, within ``hold_bytes``, for the upload:
+it then need not read them back from the disk cache (a thread hand-off and a read per
+block).  Only a shortcut: the disk cache stays the copy that counts (a replay after a
+crash and a block that did not fit read it); a held block is let go once uploaded.
+
 State is owned by the event loop that calls ``start``; the worker is one task on it.
 """
 
@@ -38,6 +44,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cloudfs._buffers import Bytes
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.ref import BlockRef
 from cloudfs.cache.journal import Journal, JournalRecord
@@ -97,6 +104,7 @@ class UploadQueue:
         *,
         concurrency: int = 8,
         parallel_records: int = 16,
+        hold_bytes: int = 32 * 1024 * 1024,
         on_commit: Committed | None = None,
     ) -> None:
         self.journal = journal
@@ -116,6 +124,9 @@ class UploadQueue:
         self._last_error = ""
         # seq → (ino, why): kept in the journal for a restart, reported by every wait
         self._failed: dict[int, tuple[int, str]] = {}
+        self._held: dict[bytes, Bytes] = {}  # block id → sealed bytes staged, not uploaded
+        self._held_bytes = 0
+        self._hold_limit = hold_bytes
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -141,6 +152,7 @@ class UploadQueue:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.forget(list(self._held))
 
     # -- the VFS side ------------------------------------------------------------------------
     async def submit(
@@ -152,6 +164,20 @@ class UploadQueue:
         async with self._changed:
             self._changed.notify_all()
         return record
+
+    def offer(self, block_id: bytes, sealed: Bytes) -> None:
+        """Keep a block just staged (durable in the disk cache) for its upload, if it fits
+        in ``hold_bytes``; the caller must not change ``sealed`` afterwards."""
+        if self._held_bytes + len(sealed) <= self._hold_limit and block_id not in self._held:
+            self._held[block_id] = sealed
+            self._held_bytes += len(sealed)
+
+    def forget(self, ids: Iterable[bytes]) -> None:
+        """Let go of held blocks that will not be uploaded (discarded by staging)."""
+        for block_id in ids:
+            sealed = self._held.pop(block_id, None)
+            if sealed is not None:
+                self._held_bytes -= len(sealed)
 
     def overlay(self, ino: int) -> PendingFile | None:
         return self._overlays.get(ino)
@@ -266,15 +292,19 @@ class UploadQueue:
         return inode
 
     async def _upload(self, ref: BlockRef, uploaded: set[bytes]) -> None:
-        async with self._uploads:  # also bounds how many sealed blocks are in memory
-            sealed = await self.dirty.get(ref.id, count=False)
+        async with self._uploads:  # also bounds how many sealed blocks are read back
+            sealed = self._held.get(ref.id)
+            if sealed is None:
+                sealed = await self.dirty.get(ref.id, count=False)
             if sealed is None:
                 raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
             await self.blocks.upload(ref, sealed)
         uploaded.add(ref.id)
+        self.forget([ref.id])
 
     async def _drop(self, record: JournalRecord) -> None:
         ids = [ref.id for ref in record.blocks.values()]
+        self.forget(ids)
         await self.dirty.discard(ids)
         for block_id in ids:
             with contextlib.suppress(Exception):

@@ -60,6 +60,7 @@ class VfsOptions:
     memory_cache_bytes: int = 64 * 1024 * 1024
     fetch_concurrency: int = 16
     upload_concurrency: int = 8
+    upload_hold_bytes: int = 32 * 1024 * 1024  # staged blocks kept in memory for their upload
     max_inflight_per_file: int = 8
     readahead_bytes: int = 32 * 1024 * 1024  # the memory cache must hold twice this
     stage_limit_bytes: int = 64 * 1024 * 1024  # journal a large write every this many bytes
@@ -184,9 +185,10 @@ class Vfs:
             blocks,
             meta,
             concurrency=self.options.upload_concurrency,
+            hold_bytes=self.options.upload_hold_bytes,
             on_commit=self._committed,
         )
-        self.staging = Staging(blocks, disk)
+        self.staging = Staging(blocks, disk, self.queue)
         self._capacity = capacity
         self._files: dict[int, OpenFile] = {}
         self._handles: dict[int, FileHandle] = {}
