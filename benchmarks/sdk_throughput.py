@@ -201,6 +201,10 @@ def _create_filespace(args: argparse.Namespace) -> None:
 
 
 def run_phase(args: argparse.Namespace) -> None:
+    if args.keep_freed_memory:
+        import cloudfs
+
+        cloudfs.keep_freed_memory()
     if args.phase in ("sdk-read", "sdk-random"):  # cold: no local cache
         shutil.rmtree(Path(args.workdir) / "state", ignore_errors=True)
     cpu0, _ = _usage()
@@ -250,6 +254,8 @@ def _child_argv(args: argparse.Namespace, phase: str) -> list[str]:
         "--random-reads",
         str(args.random_reads),
     ]
+    if args.keep_freed_memory:
+        argv.append("--keep-freed-memory")
     if args.backend != "local":
         argv += [
             "--endpoint",
@@ -279,6 +285,7 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
     print(
         f"\nbackend={args.backend} size={args.size // 2**20} MiB "
         f"block={args.block_size // 1024} KiB concurrency={args.concurrency}"
+        + (" keep-freed-memory" if args.keep_freed_memory else "")
     )
     print(f"{'phase':<10} {'MB/s':>8} {'CPU-s/GiB':>10} {'peak RSS MB':>12} {'setup s':>8}")
     for phase, r in results.items():
@@ -335,6 +342,12 @@ def main() -> None:
     p.add_argument("--bucket", default="")
     p.add_argument("--access-key", default="")
     p.add_argument("--secret-key", default="")
+    p.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="call cloudfs.keep_freed_memory() in every phase, raw ones included (what the "
+        "cloudfs command does)",
+    )
     p.add_argument("--workdir", default="")
     p.add_argument("--phase", default="")
     args = p.parse_args()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cloudfs._malloc import keep_freed_memory
 from cloudfs.cli import connect, files, local, mount, sa
 from cloudfs.cli.common import (
     Context,
@@ -144,6 +145,7 @@ cli.add_command(sa.sa)
 
 
 def main() -> None:
+    keep_freed_memory()  # block-sized buffers are reused instead of faulted in anew
     cli(prog_name="cloudfs")
 
 
