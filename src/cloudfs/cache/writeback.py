@@ -261,6 +261,7 @@ class UploadQueue:
                 self.on_commit(record, inode)
         except Exception as e:
             self._failed[record.seq] = (record.ino, str(e))
+            self.forget([ref.id for ref in record.blocks.values()])  # a restart reads the disk
         finally:
             async with self._changed:
                 self._records.pop(record.seq, None)
