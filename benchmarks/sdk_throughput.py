@@ -202,9 +202,9 @@ def _create_filespace(args: argparse.Namespace) -> None:
 
 def run_phase(args: argparse.Namespace) -> None:
     if args.keep_freed_memory:
-        import cloudfs
+        from cloudfs.tuning import keep_freed_memory
 
-        cloudfs.keep_freed_memory()
+        keep_freed_memory()
     if args.phase in ("sdk-read", "sdk-random"):  # cold: no local cache
         shutil.rmtree(Path(args.workdir) / "state", ignore_errors=True)
     cpu0, _ = _usage()
@@ -345,7 +345,7 @@ def main() -> None:
     p.add_argument(
         "--keep-freed-memory",
         action="store_true",
-        help="call cloudfs.keep_freed_memory() in every phase, raw ones included (what the "
+        help="call cloudfs.tuning.keep_freed_memory() in every phase, raw ones included (what the "
         "cloudfs command does)",
     )
     p.add_argument("--workdir", default="")

@@ -10,7 +10,6 @@ compressed and encrypted on the client.  Start with :class:`Client`::
             filespace.fs.write_file("/hello.txt", b"hello")
 """
 
-from cloudfs._malloc import keep_freed_memory
 from cloudfs.connect import (
     ConnectManager,
     DataStoreInfo,
@@ -84,5 +83,4 @@ __all__ = [
     "WrongPassphraseError",
     "__version__",
     "create_daemon",
-    "keep_freed_memory",
 ]

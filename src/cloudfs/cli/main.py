@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from cloudfs._malloc import keep_freed_memory
 from cloudfs.cli import connect, files, local, mount, sa
 from cloudfs.cli.common import (
     Context,
@@ -23,6 +22,7 @@ from cloudfs.cli.common import (
 )
 from cloudfs.codec.keys import KdfParams
 from cloudfs.store.config import S3StoreConfig
+from cloudfs.tuning import keep_freed_memory
 from cloudfs.workspace.filespace import DEFAULT_BLOCK_SIZE, create_filespace
 from cloudfs.workspace.registry import default_home
 

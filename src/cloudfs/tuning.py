@@ -1,4 +1,5 @@
-"""Keep the memory of freed block buffers in the process instead of giving it back.
+"""Process-wide tuning for programs that move large files: keep the memory of freed block
+buffers in the process instead of giving it back.
 
 Every block read or written passes through a few buffers of its size (4 MiB by default):
 the body received from the store, the plaintext, the sealed copy.  glibc's malloc serves
@@ -32,8 +33,8 @@ def keep_freed_memory() -> bool:
     ``mallopt`` (musl, macOS), which changes nothing.  Idempotent.
 
     The ``cloudfs`` command and its mount process call this at start.  A program using
-    the SDK to move large files may call it too (``cloudfs.keep_freed_memory()``); the SDK
-    does not, since it changes how the whole process allocates.
+    the SDK to move large files may call it too (``cloudfs.tuning.keep_freed_memory()``);
+    the SDK does not, since it changes how the whole process allocates.
     """
     name = ctypes.util.find_library("c")
     if name is None:

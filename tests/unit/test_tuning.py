@@ -5,13 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import cloudfs
-from cloudfs import _malloc
+from cloudfs import tuning
 
 
 def test_it_applies_on_glibc_and_is_idempotent() -> None:
-    assert cloudfs.keep_freed_memory() is True  # these machines run glibc
-    assert cloudfs.keep_freed_memory() is True
+    assert tuning.keep_freed_memory() is True  # these machines run glibc
+    assert tuning.keep_freed_memory() is True
 
 
 def test_freed_block_buffers_are_reused_without_new_page_faults() -> None:
@@ -19,9 +18,9 @@ def test_freed_block_buffers_are_reused_without_new_page_faults() -> None:
     50 times: with the tuning their pages are faulted in once; without it, each time."""
     program = """
 import resource, sys
-from cloudfs import _malloc
+from cloudfs import tuning
 if sys.argv[1] == "tuned":
-    assert _malloc.keep_freed_memory()
+    assert tuning.keep_freed_memory()
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 before = faults()
@@ -37,4 +36,4 @@ print(faults() - before)
     pages = 8 * 1025  # what the first eight buffers cost
     assert counts["tuned"] < 2 * pages  # then reused
     assert counts["default"] > 20 * pages  # faulted in anew, batch after batch
-    assert _malloc.TRIM_THRESHOLD > _malloc.MMAP_THRESHOLD
+    assert tuning.TRIM_THRESHOLD > tuning.MMAP_THRESHOLD
