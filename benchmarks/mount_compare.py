@@ -201,6 +201,7 @@ class Cloudfs(Peer):
         )
         self.env.pop("CLOUDFS_TOKEN", None)
         self.env.pop("CLOUDFS_FILESPACE", None)
+        self.env.update(item.split("=", 1) for item in self.args.cloudfs_env)
         init = ["init", "--s3-bucket", self.bucket, "--s3-endpoint", self.args.endpoint]
         if self.args.cloudfs_block_size:
             init += ["--block-size", self.args.cloudfs_block_size]
@@ -638,6 +639,14 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--raw-random", type=int, default=300, help="raw 4 KiB ranged GETs")
     p.add_argument("--no-raw", action="store_true", help="skip the raw obstore baseline")
     p.add_argument("--cloudfs-block-size", default="", help="cloudfs init --block-size (4m)")
+    p.add_argument(
+        "--cloudfs-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment of cloudfs's commands and mount (repeatable), e.g. "
+        "CLOUDFS_KEEP_FREED_MEMORY=0 to measure without docs/decisions/0017",
+    )
     p.add_argument("--endpoint", default="", help="a running radosgw (else one is started)")
     p.add_argument("--access-key", default="cephak")
     p.add_argument("--secret-key", default="cephsecret")
@@ -665,6 +674,7 @@ def main() -> None:
     data: dict[str, Any] = {"size_mib": args.size_mib, "files": args.files, "peers": {}}
     data["random_ios"], data["sparse_ios"] = args.random_ios, args.sparse_ios
     data["cloudfs_block_size"] = args.cloudfs_block_size or "default"
+    data["cloudfs_env"] = args.cloudfs_env
     data["started"] = time.strftime("%Y-%m-%d %H:%M:%S")
     data["command"] = " ".join(["python", "benchmarks/mount_compare.py", *sys.argv[1:]])
     s3 = S3(args)

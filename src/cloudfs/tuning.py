@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 __all__ = ["keep_freed_memory"]
 
@@ -28,16 +29,21 @@ MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest (HEAP_MAX_SIZE / 2 on 64-bi
 TRIM_THRESHOLD = 256 * 1024 * 1024
 
 
+OFF_VARIABLE = "CLOUDFS_KEEP_FREED_MEMORY"
+"""Set to ``0`` to leave glibc's malloc as it is (to compare, or to give memory back)."""
+
+
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for this process as above; False where there is no glibc
-    ``mallopt`` (musl, macOS), which changes nothing.  Idempotent.
+    ``mallopt`` (musl, macOS) or ``$CLOUDFS_KEEP_FREED_MEMORY`` is ``0``, which changes
+    nothing.  Idempotent.
 
     The ``cloudfs`` command and its mount process call this at start.  A program using
     the SDK to move large files may call it too (``cloudfs.tuning.keep_freed_memory()``);
     the SDK does not, since it changes how the whole process allocates.
     """
     name = ctypes.util.find_library("c")
-    if name is None:
+    if name is None or os.environ.get(OFF_VARIABLE) == "0":
         return False
     try:
         mallopt = ctypes.CDLL(name).mallopt

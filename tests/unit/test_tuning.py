@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from cloudfs import tuning
 
 
@@ -18,6 +20,8 @@ def test_freed_block_buffers_are_reused_without_new_page_faults() -> None:
     50 times: with the tuning their pages are faulted in once; without it, each time."""
     program = """
 import resource, sys
+import pytest
+
 from cloudfs import tuning
 if sys.argv[1] == "tuned":
     assert tuning.keep_freed_memory()
@@ -37,3 +41,8 @@ print(faults() - before)
     assert counts["tuned"] < 2 * pages  # then reused
     assert counts["default"] > 20 * pages  # faulted in anew, batch after batch
     assert tuning.TRIM_THRESHOLD > tuning.MMAP_THRESHOLD
+
+
+def test_it_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tuning.OFF_VARIABLE, "0")
+    assert tuning.keep_freed_memory() is False

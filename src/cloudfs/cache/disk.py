@@ -560,7 +560,7 @@ class DiskCache:
         self._files.delete(files)
         self._slabs.free(freed)
 
-    async def put_dirty(self, block_id: bytes, sealed: bytes | bytearray) -> None:
+    async def put_dirty(self, block_id: bytes, sealed: Bytes) -> None:
         """Keep a block not yet uploaded, durably: on disk and in the index when this
         returns.  Waits while dirty bytes would pass :attr:`dirty_limit`.  Idempotent;
         a clean cached block becomes dirty.

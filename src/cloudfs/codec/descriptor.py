@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudfs.codec._fields import b64encode, req_bytes, req_int, req_list, req_str
+from cloudfs.codec.envelope import FRAME_SHIFT
 from cloudfs.codec.keys import (
     KdfParams,
     KeySlot,
@@ -102,7 +103,8 @@ def validate_block_size(block_size: int) -> None:
     """``ConfigurationError`` unless ``block_size`` is a whole number of 64 KiB frames in
     64 KiB-16 MiB (frames: :mod:`cloudfs.codec.envelope`; why not only powers of two:
     docs/decisions/0016)."""
-    if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size % MIN_BLOCK_SIZE:
+    frame = 1 << FRAME_SHIFT
+    if not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE or block_size % frame:
         raise ConfigurationError(
             f"block size must be a multiple of 64 KiB from 64 KiB to 16 MiB, got {block_size}"
         )

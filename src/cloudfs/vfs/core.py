@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cloudfs._buffers import Bytes
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import BlockSpan, spans
 from cloudfs.cache.journal import Journal, JournalRecord
@@ -108,7 +109,7 @@ class DiskCacheLike(SealedCache, Protocol):
 
     async def get(self, block_id: bytes, *, count: bool = True) -> bytes | None: ...
 
-    async def put_dirty(self, block_id: bytes, sealed: bytes | bytearray) -> None: ...
+    async def put_dirty(self, block_id: bytes, sealed: Bytes) -> None: ...
 
     async def mark_clean(self, ids: Iterable[bytes]) -> None: ...
 
