@@ -187,7 +187,9 @@ def _create_filespace(args: argparse.Namespace) -> None:
     from cloudfs.workspace.registry import Registry
 
     registry = Registry(Path(args.workdir) / "home")
-    store = _store_config(args, f"fs-{uuid.uuid4().hex[:8]}")
+    prefix = f"fs-{uuid.uuid4().hex[:8]}"
+    (Path(args.workdir) / "prefix").write_text(prefix)
+    store = _store_config(args, prefix)
     asyncio.run(
         create_filespace(
             registry,
@@ -329,6 +331,30 @@ def _start_ceph(args: argparse.Namespace) -> Path:
     return base
 
 
+def _clean(args: argparse.Namespace) -> None:
+    """Delete what the run stored (the filespace's objects and the raw ones), so repeated
+    runs do not fill the store (a radosgw slows down long before its OSD is full)."""
+    from cloudfs.store.obstore_backend import open_store
+
+    marker = Path(args.workdir) / "prefix"
+    prefixes = ["raw"] + ([marker.read_text()] if marker.exists() else [])
+
+    async def clean(prefix: str) -> None:
+        store = open_store(_store_config(args, prefix))
+        keys = [meta.key async for meta in store.list()]
+        sem = asyncio.Semaphore(16)
+
+        async def delete(key: str) -> None:
+            async with sem:
+                await store.delete(key)
+
+        await asyncio.gather(*(delete(key) for key in keys))
+        await store.close()
+
+    for prefix in prefixes:
+        asyncio.run(clean(prefix))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=["local", "s3", "ceph"], default="local")
@@ -359,6 +385,8 @@ def main() -> None:
     if args.phase:
         if args.phase == "create":
             _create_filespace(args)
+        elif args.phase == "clean":
+            _clean(args)
         else:
             run_phase(args)
         return
@@ -375,6 +403,8 @@ def main() -> None:
         }
         _report(args, results)
     finally:
+        if args.backend == "s3" and ceph is None:  # a radosgw that outlives the run
+            subprocess.run(_child_argv(args, "clean"), check=False)
         shutil.rmtree(args.workdir, ignore_errors=True)
         if ceph is not None:
             subprocess.run(
