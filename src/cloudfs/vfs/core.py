@@ -482,6 +482,9 @@ class Vfs:
         pieces = list(spans(offset, size, self.block_size))
         self._read_ahead(handle, offset, size, pieces[-1].index)
         whole = handle.window > 0 or size > self.block_size // 4
+        if len(pieces) == 1:  # most reads: no task to wrap the one part in
+            p = pieces[0]
+            return [(p, *await f.read_part(p.index, p.start, p.end, whole=whole))]
         parts = await asyncio.gather(
             *(f.read_part(p.index, p.start, p.end, whole=whole) for p in pieces)
         )
