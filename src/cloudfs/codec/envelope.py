@@ -52,8 +52,9 @@ life at 1 MiB blocks (4 PiB).
 
 Cost: AES-GCM and zstd release the GIL, so worker threads seal and open in parallel.
 Frames are encrypted straight into one output buffer (``encrypt_into``), which ``seal``
-returns as is, and decrypted into a reused per-thread buffer (``decrypt_into``), then
-copied once into the returned ``bytes``.  A :class:`BlockCodec` holds only an
+returns as is, and decrypted straight into the ``bytes`` that ``open`` returns
+(``decrypt_into`` through :func:`cloudfs._buffers.filled_bytes`): no copy of the
+plaintext on either side.  A :class:`BlockCodec` holds only an
 immutable key (zstd contexts are per thread), so one instance serves all threads.
 """
 
