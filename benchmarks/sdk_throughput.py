@@ -12,7 +12,10 @@ Each phase runs in its own child process, so its peak RSS and CPU time are its o
   with the same concurrency cloudfs uses: the ceiling for this store on this machine;
 * ``sdk-write`` / ``sdk-read``: a filespace on the same store; ``write`` streams the file
   through ``fs.open(..., "wb")`` until ``close`` (committed: every block is in the store);
-  ``read`` streams it back through a fresh client (no warm memory cache).
+  ``read`` streams it back through a fresh client (no warm memory cache);
+* ``raw-disk``: reads the files of the disk cache that ``sdk-warm`` read, in 4 MiB
+  ``O_DIRECT`` requests with the same concurrency, without decrypting: the ceiling this
+  machine's disk puts on a warm re-read.
 
 Prints MB/s, CPU-seconds per GiB and peak RSS per phase, and the SDK/raw ratios.  MB/s
 is over the operation alone (raw: the requests; SDK: open to close, plus ``sync_all`` for
@@ -53,6 +56,7 @@ PHASES = (
     "sdk-write",
     "sdk-read",
     "sdk-warm",
+    "raw-disk",
     "sdk-cached",
     "sdk-random",
 )
@@ -121,6 +125,37 @@ async def _raw(args: argparse.Namespace, op: str) -> None:
         await t
     _WINDOW.append(time.perf_counter())
     await store.close()
+
+
+def _raw_disk(args: argparse.Namespace) -> None:
+    """Every file of the client's disk cache, read whole in 4 MiB ``O_DIRECT`` requests by
+    ``--concurrency`` threads, in file order (as the read-ahead of a warm re-read asks)."""
+    import mmap
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    caches = list((Path(args.workdir) / "state").glob("filespaces/*/cache"))
+    paths = [p for c in caches for p in [*c.glob("slabs/*.slab"), *c.glob("blocks/*/*")]]
+    fds = [os.open(path, os.O_RDONLY | os.O_DIRECT) for path in paths]
+    jobs = [(fd, at) for fd in fds for at in range(0, os.fstat(fd).st_size, CHUNK)]
+    local = threading.local()
+
+    def read(job: tuple[int, int]) -> int:
+        if not hasattr(local, "view"):
+            local.view = memoryview(mmap.mmap(-1, CHUNK))
+        return os.preadv(job[0], [local.view], job[1])
+
+    try:
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(read, jobs[:1]))  # start the threads outside the window
+            _WINDOW.append(time.perf_counter())
+            done = sum(pool.map(read, jobs))
+            _WINDOW.append(time.perf_counter())
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if done < args.size:
+        sys.exit(f"raw-disk: the disk cache holds {done} bytes, less than the file")
 
 
 def _offsets(args: argparse.Namespace) -> list[int]:
@@ -212,7 +247,9 @@ def run_phase(args: argparse.Namespace) -> None:
     cpu0, _ = _usage()
     start = time.perf_counter()
     kind, op = args.phase.split("-")
-    if kind == "raw":
+    if args.phase == "raw-disk":
+        _raw_disk(args)
+    elif kind == "raw":
         asyncio.run(_raw(args, op))
     else:
         _sdk(args, op)
@@ -303,9 +340,17 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
             f"{phase:<10} {mbps:>8.1f} {r['cpu'] / gib:>10.2f} {r['rss'] / 1e6:>12.1f}"
             f" {r['setup']:>8.2f}"
         )
-    for sdk, raw in (("sdk-write", "raw-put"), ("sdk-read", "raw-get"), ("sdk-warm", "sdk-read")):
+    pairs = [("sdk-write", "raw-put"), ("sdk-read", "raw-get"), ("sdk-warm", "sdk-read")]
+    for sdk, raw in [*pairs, ("sdk-warm", "raw-disk")]:
         ratio = results[raw]["seconds"] / results[sdk]["seconds"]
         print(f"{sdk} / {raw}: {ratio:.2f}x")
+    # A warm re-read cannot beat the disk it reads, so "warm >= 3x cold" together with
+    # "cold >= 0.8x raw GET" needs a disk at least 2.4x as fast as the store's raw GET.
+    disk = results["raw-get"]["seconds"] / results["raw-disk"]["seconds"]
+    print(
+        f"raw-disk / raw-get: {disk:.2f}x (warm >= 3x cold with cold >= 0.8x raw GET "
+        f"needs >= 2.4x: {'possible' if disk >= 2.4 else 'not possible'} on this machine)"
+    )
 
 
 def _start_ceph(args: argparse.Namespace) -> Path:
