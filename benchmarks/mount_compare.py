@@ -33,6 +33,13 @@ Every peer gets its own bucket on one radosgw and runs the same workloads, in th
 * ``ls-cold`` / ``ls-warm``: ``ls -l`` of that folder on a fresh mount (kernel caches
   dropped), then again at once.
 
+``--rounds N`` runs, instead of that battery, only ``read-cold`` and the two random tests,
+N times over: every peer writes its file once, then each round runs every cold workload
+on every peer (each on a fresh cold mount), the peers' order rotating from round to
+round. One battery compares peers measured minutes apart while the radosgw's speed drifts
+by more than their differences; rounds report each peer's median and range and in how
+many rounds cloudfs led each peer.
+
 The raw obstore baseline (block-sized PUT/GET of the same number of bytes with
 concurrency 8, and one-at-a-time 4 KiB ranged GETs) runs the phases of
 ``benchmarks/sdk_throughput.py`` in their own processes, on its own bucket.
@@ -48,6 +55,8 @@ Prints a table, saves JSON (``--json``) and, when matplotlib is importable, a ch
     uv run --with matplotlib python benchmarks/mount_compare.py --size-mib 1024   # starts Ceph
     uv run --with matplotlib python benchmarks/mount_compare.py --endpoint URL \\
         --access-key K --secret-key S --size-mib 256 --files 2000 --peers cloudfs,s3fs
+    uv run --with matplotlib python benchmarks/mount_compare.py --endpoint URL \\
+        --size-mib 1024 --rounds 8 --peers cloudfs,s3fs,rclone-full
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -435,16 +445,25 @@ def w_ls(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     return {**timed, "entries": entries}
 
 
+Workload = Callable[[Peer, argparse.Namespace], dict[str, Any]]
+
+
+def measure(peer: Peer, label: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one workload on a mounted peer, with the CPU it and Ceph used; print it."""
+    client, ceph = _pids(str(peer.mnt)), _pids("radosgw") + _pids("ceph-osd")
+    before = _cpu_seconds(client), _cpu_seconds(ceph)
+    result = work(peer, args)
+    result["client_cpu"] = _cpu_seconds(client) - before[0]
+    result["ceph_cpu"] = _cpu_seconds(ceph) - before[1]
+    print(f"  {peer.name} {label}: {_brief(result)}", flush=True)
+    return result
+
+
 def run_peer(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
 
-    def step(label: str, work: Callable[[Peer, argparse.Namespace], dict[str, Any]]) -> None:
-        client, ceph = _pids(str(peer.mnt)), _pids("radosgw") + _pids("ceph-osd")
-        before = _cpu_seconds(client), _cpu_seconds(ceph)
-        results[label] = work(peer, args)
-        results[label]["client_cpu"] = _cpu_seconds(client) - before[0]
-        results[label]["ceph_cpu"] = _cpu_seconds(ceph) - before[1]
-        print(f"  {peer.name} {label}: {_brief(results[label])}", flush=True)
+    def step(label: str, work: Workload) -> None:
+        results[label] = measure(peer, label, work, args)
 
     peer.setup()
     peer.clear_cache()
@@ -467,6 +486,66 @@ def run_peer(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         peer.unmount()
     return results
+
+
+COLD = (("read-cold", w_read), ("random-sparse", w_sparse), ("random-cold", w_random))
+
+
+def run_rounds(peers: list[Peer], args: argparse.Namespace) -> dict[str, Any]:
+    """Only the cold workloads, ``args.rounds`` times over, the peers taking turns.
+
+    One run of the battery compares peers measured minutes apart, and the radosgw's speed
+    drifts by more than the differences between them over minutes (see
+    docs/benchmarks.md).  Here every peer writes its file once; then each round runs
+    every cold workload on every peer, each on a fresh cold mount, the peers' order
+    rotating from round to round, so that drift falls on all of them alike.
+    """
+    results: dict[str, Any] = {p.name: {label: [] for label, _ in COLD} for p in peers}
+    for peer in peers:
+        peer.setup()
+        peer.clear_cache()
+        peer.mount()
+        try:
+            results[peer.name]["write"] = [measure(peer, "write", w_write, args)]
+        finally:
+            peer.unmount()
+    for n in range(args.rounds):
+        print(f"round {n + 1} of {args.rounds}", flush=True)
+        for peer in peers[n % len(peers) :] + peers[: n % len(peers)]:
+            for label, work in COLD:
+                peer.clear_cache()
+                drop_kernel_caches()
+                peer.mount()
+                try:
+                    results[peer.name][label].append(measure(peer, label, work, args))
+                finally:
+                    peer.unmount()
+    return results
+
+
+def rounds_table(data: dict[str, Any]) -> str:
+    """Median (min-max) of every peer's rounds, and how many rounds cloudfs led each peer."""
+    runs = data["rounds"]
+    peers = [p for p in PEERS if p in runs]
+    others = [p for p in peers if p != "cloudfs"]
+    head = ["workload", "unit", *peers, *(f"cloudfs ahead of {p}" for p in others)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for key, label, unit in ROWS:
+        if not all(runs[p].get(key) for p in peers):
+            continue
+        values = {p: [_value(r, unit) for r in runs[p][key]] for p in peers}
+        d = {"MB/s": 1, "IOPS": 0, "s": 2}[unit]  # decimals
+        cells = [
+            f"{statistics.median(v):.{d}f} ({min(v):.{d}f}–{max(v):.{d}f})" for v in values.values()
+        ]
+        if "cloudfs" in values:
+            for p in others:
+                pairs = list(zip(values["cloudfs"], values[p], strict=False))
+                ahead = sum(a < b if unit == "s" else a > b for a, b in pairs)
+                ratio = statistics.median(a / b for a, b in pairs if b)
+                cells.append(f"{ahead} of {len(pairs)} (median ratio {ratio:.2f})")
+        lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _pids(pattern: str) -> list[str]:
@@ -577,6 +656,14 @@ def _cpu_cell(r: dict[str, Any]) -> str:
     return f"{r['client_cpu']:.2f} / {r['ceph_cpu']:.2f}" if "ceph_cpu" in r else "—"
 
 
+COLOURS = {
+    "cloudfs": "#1f77b4",
+    "s3fs": "#ff7f0e",
+    "rclone-full": "#2ca02c",
+    "rclone-off": "#98df8a",
+}
+
+
 def chart(data: dict[str, Any], path: Path) -> bool:
     try:
         import matplotlib
@@ -587,11 +674,9 @@ def chart(data: dict[str, Any], path: Path) -> bool:
         return False
     peers = [p for p in PEERS if p in data["peers"]]
     fig, axes = plt.subplots(2, 4, figsize=(15, 6.5))
-    colours = {"cloudfs": "#1f77b4", "s3fs": "#ff7f0e", "rclone-full": "#2ca02c"}
-    colours["rclone-off"] = "#98df8a"
     for ax, (key, label, unit) in zip(axes.flat, ROWS, strict=False):
         values = [_value(data["peers"][p].get(key), unit) for p in peers]
-        ax.bar(peers, values, color=[colours[p] for p in peers])
+        ax.bar(peers, values, color=[COLOURS[p] for p in peers])
         base = _baseline(data).get(key)
         if base is not None:
             ax.axhline(_value(base, unit), color="grey", ls="--", lw=1, label="raw obstore")
@@ -605,6 +690,42 @@ def chart(data: dict[str, Any], path: Path) -> bool:
         ax.axis("off")
     size = data["size_mib"]
     fig.suptitle(f"Mounts on one Ceph radosgw: {size} MiB file, {data['files']:,} files")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def rounds_chart(data: dict[str, Any], path: Path) -> bool:
+    """Every round of every peer as a dot, the median as a bar, per cold workload."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    runs = data["rounds"]
+    peers = [p for p in PEERS if p in runs]
+    rows = [row for row in ROWS if all(runs[p].get(row[0]) for p in peers)]
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 4.2))
+    for ax, (key, label, unit) in zip(getattr(axes, "flat", [axes]), rows, strict=True):
+        for i, p in enumerate(peers):
+            values = [_value(r, unit) for r in runs[p][key]]
+            ax.bar(i, statistics.median(values), color=COLOURS[p], alpha=0.5)
+            ax.plot([i] * len(values), values, "o", color=COLOURS[p], ms=4)
+            ax.annotate(
+                f"{statistics.median(values):.3g}",
+                (i, statistics.median(values)),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.set_xticks(range(len(peers)), peers, rotation=30, fontsize=8)
+        better = "lower is better" if unit == "s" else "higher is better"
+        ax.set_title(f"{label}\n{unit}, {better}", fontsize=9)
+    count = len(next(iter(runs.values()))["read-cold"])
+    fig.suptitle(f"Cold workloads, {count} rounds, peers taking turns ({data['size_mib']} MiB)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -638,6 +759,12 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--random-seconds", type=int, default=20)
     p.add_argument("--raw-random", type=int, default=300, help="raw 4 KiB ranged GETs")
     p.add_argument("--no-raw", action="store_true", help="skip the raw obstore baseline")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="instead of the battery: the cold workloads this many times, peers taking turns",
+    )
     p.add_argument("--cloudfs-block-size", default="", help="cloudfs init --block-size (4m)")
     p.add_argument(
         "--cloudfs-env",
@@ -664,8 +791,7 @@ def main() -> None:
     args = _parse()
     if args.chart_only:
         data = json.loads(args.chart_only.read_text())
-        print(table(data))
-        sys.exit(0 if chart(data, args.chart) else "matplotlib is not installed")
+        sys.exit(0 if report(data, args.chart) else "matplotlib is not installed")
     peers = [p for p in args.peers.split(",") if p]
     if unknown := set(peers) - set(PEER_CLASSES):
         sys.exit(f"unknown peers: {', '.join(sorted(unknown))} (known: {', '.join(PEERS)})")
@@ -681,7 +807,10 @@ def main() -> None:
     try:
         if not args.no_raw:
             data["raw"] = run_raw(args, s3, work)
-        for name in peers:
+        if args.rounds:
+            data["rounds"] = run_rounds([PEER_CLASSES[n](args, s3, work) for n in peers], args)
+            args.json.write_text(json.dumps(data, indent=1))
+        for name in peers if not args.rounds else ():
             data["peers"][name] = run_peer(PEER_CLASSES[name](args, s3, work), args)
             args.json.write_text(json.dumps(data, indent=1))
     finally:
@@ -698,9 +827,20 @@ def main() -> None:
             subprocess.run([str(ROOT / "scripts" / "ceph-rgw-down"), str(ceph), "--wipe"])
             shutil.rmtree(ceph, ignore_errors=True)
     print(f"\nsize={args.size_mib} MiB files={args.files} (JSON: {args.json})\n")
-    print(table(data))
-    if chart(data, args.chart):
-        print(f"chart: {args.chart}")
+    report(data, args.chart)
+
+
+def report(data: dict[str, Any], path: Path) -> bool:
+    """Print the table and draw the chart (False if matplotlib is missing)."""
+    if "rounds" in data:
+        print(rounds_table(data))
+        drawn = rounds_chart(data, path)
+    else:
+        print(table(data))
+        drawn = chart(data, path)
+    if drawn:
+        print(f"chart: {path}")
+    return drawn
 
 
 if __name__ == "__main__":
