@@ -35,10 +35,11 @@ Every peer gets its own bucket on one radosgw and runs the same workloads, in th
 
 ``--rounds N`` runs, instead of that battery, only ``read-cold`` and the two random tests,
 N times over: every peer writes its file once, then each round runs every cold workload
-on every peer (each on a fresh cold mount), the peers' order rotating from round to
-round. One battery compares peers measured minutes apart while the radosgw's speed drifts
-by more than their differences; rounds report each peer's median and range and in how
-many rounds cloudfs led each peer.
+on every peer (each on a fresh cold mount), the peers taking every order in turn (with
+three peers, a multiple of 6 rounds gives each order equally). One battery compares
+peers measured minutes apart while the radosgw's speed drifts by more than their
+differences; rounds report each peer's median and range and in how many rounds cloudfs
+led each peer.
 
 The raw obstore baseline (block-sized PUT/GET of the same number of bytes with
 concurrency 8, and one-at-a-time 4 KiB ranged GETs) runs the phases of
@@ -47,7 +48,9 @@ concurrency 8, and one-at-a-time 4 KiB ranged GETs) runs the phases of
 Every workload also records the CPU-seconds the peer's processes (found by the mount
 point in their command line) and Ceph (radosgw + OSD) used during it: on these 2-core
 machines the store and the client share the CPUs, so a client that makes the store work
-harder is slower.
+harder is slower.  Every workload starts once Ceph is quiet (under a tenth of a core for
+half a second, at most a minute): after rclone's random reads the radosgw stays busy for
+seconds, and whatever ran next would pay for it.
 
 Prints a table, saves JSON (``--json``) and, when matplotlib is importable, a chart
 (``--chart``, default beside the JSON); ``--chart-only JSON`` redraws it from a saved run:
@@ -63,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -449,10 +453,13 @@ Workload = Callable[[Peer, argparse.Namespace], dict[str, Any]]
 
 
 def measure(peer: Peer, label: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one workload on a mounted peer, with the CPU it and Ceph used; print it."""
+    """Run one workload on a mounted peer, once Ceph is quiet, with the CPU it and Ceph
+    used; print it."""
     client, ceph = _pids(str(peer.mnt)), _pids("radosgw") + _pids("ceph-osd")
+    waited = settle(ceph)
     before = _cpu_seconds(client), _cpu_seconds(ceph)
     result = work(peer, args)
+    result["settle_seconds"] = waited
     result["client_cpu"] = _cpu_seconds(client) - before[0]
     result["ceph_cpu"] = _cpu_seconds(ceph) - before[1]
     print(f"  {peer.name} {label}: {_brief(result)}", flush=True)
@@ -497,8 +504,9 @@ def run_rounds(peers: list[Peer], args: argparse.Namespace) -> dict[str, Any]:
     One run of the battery compares peers measured minutes apart, and the radosgw's speed
     drifts by more than the differences between them over minutes (see
     docs/benchmarks.md).  Here every peer writes its file once; then each round runs
-    every cold workload on every peer, each on a fresh cold mount, the peers' order
-    rotating from round to round, so that drift falls on all of them alike.
+    every cold workload on every peer, each on a fresh cold mount, in every order of the
+    peers in turn (not a rotation: that keeps who follows whom), so that drift and what
+    one peer leaves the radosgw doing fall on all of them alike.
     """
     results: dict[str, Any] = {p.name: {label: [] for label, _ in COLD} for p in peers}
     for peer in peers:
@@ -509,9 +517,10 @@ def run_rounds(peers: list[Peer], args: argparse.Namespace) -> dict[str, Any]:
             results[peer.name]["write"] = [measure(peer, "write", w_write, args)]
         finally:
             peer.unmount()
+    orders = list(itertools.permutations(peers))
     for n in range(args.rounds):
         print(f"round {n + 1} of {args.rounds}", flush=True)
-        for peer in peers[n % len(peers) :] + peers[: n % len(peers)]:
+        for peer in orders[n % len(orders)]:
             for label, work in COLD:
                 peer.clear_cache()
                 drop_kernel_caches()
@@ -546,6 +555,24 @@ def rounds_table(data: dict[str, Any]) -> str:
                 cells.append(f"{ahead} of {len(pairs)} (median ratio {ratio:.2f})")
         lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def settle(pids: list[str], busy: float = 0.1, seconds: float = 60.0) -> float:
+    """Wait until ``pids`` use less than ``busy`` of a core over half a second (at most
+    ``seconds``); the seconds waited.
+
+    After some peers' workloads the radosgw stays busy for seconds (rclone's random
+    reads leave it serving the ranges it no longer wants): whatever ran next would pay.
+    """
+    start = time.monotonic()
+    used = _cpu_seconds(pids)
+    while time.monotonic() - start < seconds:
+        time.sleep(0.5)
+        now = _cpu_seconds(pids)
+        if now - used < busy * 0.5:
+            break
+        used = now
+    return time.monotonic() - start
 
 
 def _pids(pattern: str) -> list[str]:
