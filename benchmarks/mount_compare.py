@@ -49,8 +49,8 @@ Every workload also records the CPU-seconds the peer's processes (found by the m
 point in their command line) and Ceph (radosgw + OSD) used during it: on these 2-core
 machines the store and the client share the CPUs, so a client that makes the store work
 harder is slower.  Every workload starts once Ceph is quiet (under a tenth of a core for
-half a second, at most a minute): after rclone's random reads the radosgw stays busy for
-seconds, and whatever ran next would pay for it.
+half a second, at most a minute), so that none pays for work Ceph still does for the
+previous one; the wait is recorded (``settle_seconds``).
 
 Prints a table, saves JSON (``--json``) and, when matplotlib is importable, a chart
 (``--chart``, default beside the JSON); ``--chart-only JSON`` redraws it from a saved run:
@@ -561,8 +561,8 @@ def settle(pids: list[str], busy: float = 0.1, seconds: float = 60.0) -> float:
     """Wait until ``pids`` use less than ``busy`` of a core over half a second (at most
     ``seconds``); the seconds waited.
 
-    After some peers' workloads the radosgw stays busy for seconds (rclone's random
-    reads leave it serving the ranges it no longer wants): whatever ran next would pay.
+    A guard: a workload that started while Ceph still worked for the previous one (or
+    on its own) would pay for that work.
     """
     start = time.monotonic()
     used = _cpu_seconds(pids)
