@@ -59,7 +59,7 @@ Prints a table, saves JSON (``--json``) and, when matplotlib is importable, a ch
     uv run --with matplotlib python benchmarks/mount_compare.py --endpoint URL \\
         --access-key K --secret-key S --size-mib 256 --files 2000 --peers cloudfs,s3fs
     uv run --with matplotlib python benchmarks/mount_compare.py --endpoint URL \\
-        --size-mib 1024 --rounds 8 --peers cloudfs,s3fs,rclone-full
+        --size-mib 1024 --rounds 6 --peers cloudfs,s3fs,rclone-full
 """
 
 from __future__ import annotations
@@ -691,13 +691,21 @@ COLOURS = {
 }
 
 
-def chart(data: dict[str, Any], path: Path) -> bool:
+def _pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files only; None if matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def chart(data: dict[str, Any], path: Path) -> bool:
+    plt = _pyplot()
+    if plt is None:
         return False
     peers = [p for p in PEERS if p in data["peers"]]
     fig, axes = plt.subplots(2, 4, figsize=(15, 6.5))
@@ -725,12 +733,8 @@ def chart(data: dict[str, Any], path: Path) -> bool:
 
 def rounds_chart(data: dict[str, Any], path: Path) -> bool:
     """Every round of every peer as a dot, the median as a bar, per cold workload."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
     runs = data["rounds"]
     peers = [p for p in PEERS if p in runs]
@@ -739,15 +743,10 @@ def rounds_chart(data: dict[str, Any], path: Path) -> bool:
     for ax, (key, label, unit) in zip(getattr(axes, "flat", [axes]), rows, strict=True):
         for i, p in enumerate(peers):
             values = [_value(r, unit) for r in runs[p][key]]
-            ax.bar(i, statistics.median(values), color=COLOURS[p], alpha=0.5)
+            median = statistics.median(values)
+            ax.bar(i, median, color=COLOURS[p], alpha=0.5)
             ax.plot([i] * len(values), values, "o", color=COLOURS[p], ms=4)
-            ax.annotate(
-                f"{statistics.median(values):.3g}",
-                (i, statistics.median(values)),
-                ha="center",
-                va="bottom",
-                fontsize=7,
-            )
+            ax.annotate(f"{median:.3g}", (i, median), ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(peers)), peers, rotation=30, fontsize=8)
         better = "lower is better" if unit == "s" else "higher is better"
         ax.set_title(f"{label}\n{unit}, {better}", fontsize=9)
