@@ -80,6 +80,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from _procs import CEPH, cpu_seconds, pids
+
 from cloudfs.cli.common import parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -455,13 +457,13 @@ Workload = Callable[[Peer, argparse.Namespace], dict[str, Any]]
 def measure(peer: Peer, label: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
     """Run one workload on a mounted peer, once Ceph is quiet, with the CPU it and Ceph
     used; print it."""
-    client, ceph = _pids(str(peer.mnt)), _pids("radosgw") + _pids("ceph-osd")
+    client, ceph = pids(str(peer.mnt)), pids(*CEPH)
     waited = settle(ceph)
-    before = _cpu_seconds(client), _cpu_seconds(ceph)
+    before = cpu_seconds(client), cpu_seconds(ceph)
     result = work(peer, args)
     result["settle_seconds"] = waited
-    result["client_cpu"] = _cpu_seconds(client) - before[0]
-    result["ceph_cpu"] = _cpu_seconds(ceph) - before[1]
+    result["client_cpu"] = cpu_seconds(client) - before[0]
+    result["ceph_cpu"] = cpu_seconds(ceph) - before[1]
     print(f"  {peer.name} {label}: {_brief(result)}", flush=True)
     return result
 
@@ -557,38 +559,22 @@ def rounds_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def settle(pids: list[str], busy: float = 0.1, seconds: float = 60.0) -> float:
-    """Wait until ``pids`` use less than ``busy`` of a core over half a second (at most
+def settle(processes: list[str], busy: float = 0.1, seconds: float = 60.0) -> float:
+    """Wait until ``processes`` use less than ``busy`` of a core over half a second (at most
     ``seconds``); the seconds waited.
 
     A guard: a workload that started while Ceph still worked for the previous one (or
     on its own) would pay for that work.
     """
     start = time.monotonic()
-    used = _cpu_seconds(pids)
+    used = cpu_seconds(processes)
     while time.monotonic() - start < seconds:
         time.sleep(0.5)
-        now = _cpu_seconds(pids)
+        now = cpu_seconds(processes)
         if now - used < busy * 0.5:
             break
         used = now
     return time.monotonic() - start
-
-
-def _pids(pattern: str) -> list[str]:
-    """Processes whose command line contains ``pattern`` (a mount point names its peer)."""
-    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
-    return [p for p in found.stdout.split() if p != str(os.getpid())]
-
-
-def _cpu_seconds(pids: list[str]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (those still running)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def _brief(r: dict[str, Any]) -> str:
