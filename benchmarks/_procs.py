@@ -8,9 +8,10 @@ import os
 import subprocess
 from pathlib import Path
 
-__all__ = ["CEPH", "cpu_seconds", "pids"]
+__all__ = ["CEPH", "OSD", "RADOSGW", "cpu_seconds", "pids"]
 
-CEPH = ("radosgw", "ceph-osd")
+RADOSGW, OSD = "radosgw", "ceph-osd"
+CEPH = (RADOSGW, OSD)
 """Command-line patterns of the Ceph daemons that serve data (the radosgw and its OSD)."""
 
 

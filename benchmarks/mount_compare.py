@@ -80,7 +80,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from _procs import CEPH, cpu_seconds, pids
+from _procs import OSD, RADOSGW, cpu_seconds, pids
 
 from cloudfs.cli.common import parse_size
 
@@ -457,13 +457,14 @@ Workload = Callable[[Peer, argparse.Namespace], dict[str, Any]]
 def measure(peer: Peer, label: str, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
     """Run one workload on a mounted peer, once Ceph is quiet, with the CPU it and Ceph
     used; print it."""
-    client, ceph = pids(str(peer.mnt)), pids(*CEPH)
-    waited = settle(ceph)
-    before = cpu_seconds(client), cpu_seconds(ceph)
+    client, rgw, osd = pids(str(peer.mnt)), pids(RADOSGW), pids(OSD)
+    waited = settle(rgw + osd)
+    before = [cpu_seconds(p) for p in (client, rgw, osd)]
     result = work(peer, args)
     result["settle_seconds"] = waited
-    result["client_cpu"] = cpu_seconds(client) - before[0]
-    result["ceph_cpu"] = cpu_seconds(ceph) - before[1]
+    used = [cpu_seconds(p) - b for p, b in zip((client, rgw, osd), before, strict=True)]
+    result["client_cpu"], result["rgw_cpu"], result["osd_cpu"] = used
+    result["ceph_cpu"] = used[1] + used[2]
     print(f"  {peer.name} {label}: {_brief(result)}", flush=True)
     return result
 
@@ -556,7 +557,30 @@ def rounds_table(data: dict[str, Any]) -> str:
                 ratio = statistics.median(a / b for a, b in pairs if b)
                 cells.append(f"{ahead} of {len(pairs)} (median ratio {ratio:.2f})")
         lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + _rounds_cpu(runs, peers))
+
+
+def _rounds_cpu(runs: dict[str, Any], peers: list[str]) -> list[str]:
+    """Median CPU-seconds of each workload: the peer's, the radosgw's, the OSD's (where the
+    run recorded them apart: since the ninth session)."""
+    lines = []
+    for key, label, _ in ROWS:
+        found = {p: runs[p].get(key) or [] for p in peers}
+        if not all(found.values()) or not all("rgw_cpu" in r for v in found.values() for r in v):
+            continue
+        cells = [
+            " / ".join(f"{statistics.median(r[k] for r in v):.2f}" for k in CPU_KEYS)
+            for v in found.values()
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    title = "CPU-seconds, medians: the peer's processes / radosgw / OSD:"
+    head = ["| workload | " + " | ".join(peers) + " |", "|---|" + "---:|" * len(peers)]
+    return ["", title, "", *head, *lines]
+
+
+CPU_KEYS = ("client_cpu", "rgw_cpu", "osd_cpu")
 
 
 def settle(processes: list[str], busy: float = 0.1, seconds: float = 60.0) -> float:
@@ -578,11 +602,12 @@ def settle(processes: list[str], busy: float = 0.1, seconds: float = 60.0) -> fl
 
 
 def _brief(r: dict[str, Any]) -> str:
-    cpu = (
-        f"  (CPU-s: client {r['client_cpu']:.2f}, Ceph {r['ceph_cpu']:.2f})"
-        if "ceph_cpu" in r
-        else ""
-    )
+    cpu = ""
+    if "ceph_cpu" in r:
+        cpu = f"  (CPU-s: client {r['client_cpu']:.2f}, Ceph {r['ceph_cpu']:.2f}"
+        if "rgw_cpu" in r:  # runs before the ninth session recorded Ceph as one figure
+            cpu += f" = radosgw {r['rgw_cpu']:.2f} + OSD {r['osd_cpu']:.2f}"
+        cpu += ")"
     if "p50" in r and ("ios" not in r or r["bytes"] < 2**24):
         p50, p99 = r["p50"] * 1e3, r["p99"] * 1e3
         return f"{r['iops']:.0f} IOPS p50 {p50:.1f} ms p99 {p99:.1f} ms{cpu}"
