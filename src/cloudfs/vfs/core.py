@@ -63,6 +63,10 @@ class VfsOptions:
     upload_concurrency: int = 8
     upload_hold_bytes: int = 32 * 1024 * 1024  # staged blocks kept in memory for their upload
     max_inflight_per_file: int = 8
+    # Blocks being sealed per file and uploads in flight are counted in blocks (above) and
+    # also held within this many bytes, at least 2 blocks: the default block size fits 8,
+    # a 16 MiB one 2 (each holds its plaintext and sealed copy; docs/decisions/0019).
+    inflight_bytes: int = 32 * 1024 * 1024
     readahead_bytes: int = 32 * 1024 * 1024  # the memory cache must hold twice this
     stage_limit_bytes: int = 64 * 1024 * 1024  # journal a large write every this many bytes
     write_through: bool = False  # flush/close wait until the write is in the store
@@ -185,7 +189,7 @@ class Vfs:
             disk,
             blocks,
             meta,
-            concurrency=self.options.upload_concurrency,
+            concurrency=self._blocks_within(self.options.upload_concurrency),
             hold_bytes=self.options.upload_hold_bytes,
             on_commit=self._committed,
         )
@@ -407,10 +411,15 @@ class Vfs:
             fetcher=self.fetcher,
             queue=self.queue,
             staging=self.staging,
-            max_inflight=self.options.max_inflight_per_file,
+            max_inflight=self._blocks_within(self.options.max_inflight_per_file),
             stage_limit=self._stage_limit,
             external=external,
         )
+
+    def _blocks_within(self, most: int) -> int:
+        """``most`` blocks, or fewer (at least 2) if they would hold more than
+        ``inflight_bytes``."""
+        return min(most, max(2, self.options.inflight_bytes // self.block_size))
 
     def _stage_limit(self) -> int:
         """Journal a large write at least this often, so staging never fills the cache."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs
@@ -16,7 +18,7 @@ from cloudfs.store.config import MemoryStoreConfig
 from cloudfs.store.faulty import CountingStore
 from cloudfs.store.obstore_backend import open_store
 from cloudfs.store.protocol import ObjectStore
-from cloudfs.vfs.core import Vfs
+from cloudfs.vfs.core import Vfs, VfsOptions
 
 BS = SMALL_BLOCK
 
@@ -302,6 +304,48 @@ async def test_big_write_keeps_memory_bounded(vfs: Vfs) -> None:
     await vfs.release(handle.fh)
     assert peak <= 2 * vfs.options.max_inflight_per_file + 1
     assert (await vfs.getattr(inode.ino)).size == 200 * len(chunk)
+
+
+class PeakPuts:
+    """A store whose puts take a moment, counting how many are in flight at most."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner, self.now, self.peak = inner, 0, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, data: Any, *, if_absent: bool = False) -> str | None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(0.002)
+            return await self.inner.put(key, data, if_absent=if_absent)
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize(("budget_blocks", "expected"), [(3, 3), (1, 2), (100, 8)])
+async def test_blocks_in_flight_are_bounded_in_bytes_too(budget_blocks: int, expected: int) -> None:
+    """Blocks being sealed for one file and uploads in flight stay within
+    ``inflight_bytes`` (at least 2 blocks, at most their counts), so a filespace of large
+    blocks does not hold 8 of them at each stage (docs/decisions/0019)."""
+    store = PeakPuts(open_store(MemoryStoreConfig()))
+    options = VfsOptions(inflight_bytes=budget_blocks * BS)
+    vfs = await make_vfs(cast(ObjectStore, store), options=options)
+    try:
+        handle, inode = await vfs.create(ROOT_INO, "big", 0o644, os.O_WRONLY, 0, 0)
+        sealing = 0
+        for i in range(40):
+            await vfs.write(handle.fh, i * BS, os.urandom(BS))
+            sealing = max(sealing, len(handle.file.staging))
+        await vfs.release(handle.fh)
+        await vfs.sync_all()
+        assert sealing <= expected
+        assert store.peak == expected  # 40 blocks: the queue fills what it may
+        assert await read_all(vfs, inode.ino) != b""
+    finally:
+        await close_vfs(vfs)
 
 
 async def test_read_ahead_window_grows_when_sequential_and_shrinks_when_random(vfs: Vfs) -> None:
