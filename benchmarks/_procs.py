@@ -8,10 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
-__all__ = ["CEPH", "OSD", "RADOSGW", "cpu_seconds", "pids"]
+__all__ = ["OSD", "RADOSGW", "cpu_seconds", "pids"]
 
 RADOSGW, OSD = "radosgw", "ceph-osd"
-CEPH = (RADOSGW, OSD)
 """Command-line patterns of the Ceph daemons that serve data (the radosgw and its OSD)."""
 
 

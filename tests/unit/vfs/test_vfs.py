@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ from cloudfs.codec.envelope import FRAME_OVERHEAD, HEADER_V2_SIZE
 from cloudfs.errors import IntegrityError
 from cloudfs.meta.protocol import ROOT_INO, AttrChanges, InodeKind, RenameFlags, XattrFlags
 from cloudfs.store.config import MemoryStoreConfig
-from cloudfs.store.faulty import CountingStore
+from cloudfs.store.faulty import CountingStore, FaultyStore
 from cloudfs.store.obstore_backend import open_store
 from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Vfs, VfsOptions
@@ -307,7 +306,7 @@ async def test_big_write_keeps_memory_bounded(vfs: Vfs) -> None:
 
 
 class PeakPuts:
-    """A store whose puts take a moment, counting how many are in flight at most."""
+    """Counts how many puts are in flight at most (wrap a store whose puts take a while)."""
 
     def __init__(self, inner: ObjectStore) -> None:
         self.inner, self.now, self.peak = inner, 0, 0
@@ -319,7 +318,6 @@ class PeakPuts:
         self.now += 1
         self.peak = max(self.peak, self.now)
         try:
-            await asyncio.sleep(0.002)
             return await self.inner.put(key, data, if_absent=if_absent)
         finally:
             self.now -= 1
@@ -330,20 +328,22 @@ async def test_blocks_in_flight_are_bounded_in_bytes_too(budget_blocks: int, exp
     """Blocks being sealed for one file and uploads in flight stay within
     ``inflight_bytes`` (at least 2 blocks, at most their counts), so a filespace of large
     blocks does not hold 8 of them at each stage (docs/decisions/0019)."""
-    store = PeakPuts(open_store(MemoryStoreConfig()))
+    slow = FaultyStore(open_store(MemoryStoreConfig()), latency=0.002, operations={"put"})
+    store = PeakPuts(cast(ObjectStore, slow))
     options = VfsOptions(inflight_bytes=budget_blocks * BS)
     vfs = await make_vfs(cast(ObjectStore, store), options=options)
+    data = os.urandom(40 * BS)
     try:
         handle, inode = await vfs.create(ROOT_INO, "big", 0o644, os.O_WRONLY, 0, 0)
         sealing = 0
         for i in range(40):
-            await vfs.write(handle.fh, i * BS, os.urandom(BS))
+            await vfs.write(handle.fh, i * BS, data[i * BS : (i + 1) * BS])
             sealing = max(sealing, len(handle.file.staging))
         await vfs.release(handle.fh)
         await vfs.sync_all()
         assert sealing <= expected
         assert store.peak == expected  # 40 blocks: the queue fills what it may
-        assert await read_all(vfs, inode.ino) != b""
+        assert await read_all(vfs, inode.ino) == data
     finally:
         await close_vfs(vfs)
 
