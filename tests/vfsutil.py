@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.blocks.layout import PACK_BYTES
 from cloudfs.cache.disk import DiskCache
 from cloudfs.cache.journal import Journal
 from cloudfs.codec.crypto import NameCipher, SecretBox
@@ -106,11 +107,13 @@ async def make_vfs(
     options: VfsOptions | None = None,
     disk: Any = None,
     journal: Journal | None = None,
+    pack_bytes: int = PACK_BYTES,
 ) -> Vfs:
     """A formatted filespace's VFS over ``store`` (a memory store by default).
 
     Without ``disk``/``journal`` it uses an in-memory stand-in for the disk cache and an
     in-memory journal (unit tests of the layers above); see :func:`make_vfs_with_cache`.
+    Neighbouring blocks are packed as in a format-4 filespace unless ``pack_bytes`` is 0.
     """
     store = store or open_store(MemoryStoreConfig())
     master = master or secrets.token_bytes(32)
@@ -121,7 +124,8 @@ async def make_vfs(
         await meta.get_descriptor()
     except FileNotFoundError:
         await meta.format(b"{}", block_size=block_size, root_mode=0o755, uid=0, gid=0)
-    blocks = BlockStore(store, BlockCodec(keys.data, filespace_id), block_size)
+    codec = BlockCodec(keys.data, filespace_id)
+    blocks = BlockStore(store, codec, block_size, pack_bytes=pack_bytes)
     cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
     vfs = Vfs(
         meta,

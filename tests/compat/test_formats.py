@@ -14,6 +14,12 @@ from tests.compat.make_fixture import contents
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("format-v*"))
 
 
+def stored_objects(home: Path) -> set[Path]:
+    """The block and pack objects of the fixture's store (a pack starts with a block)."""
+    found = [*home.rglob("blocks/*/*"), *home.rglob("packs/*/*")]
+    return {p for p in found if p.is_file() and "objects" in p.parts}
+
+
 def test_there_is_a_fixture_of_the_current_format() -> None:
     from cloudfs.codec.descriptor import FORMAT_VERSION
 
@@ -41,18 +47,19 @@ def test_writers_keep_the_fixtures_envelope_version(fixture: Path, tmp_path: Pat
     home = tmp_path / "home"
     shutil.copytree(fixture, home)
     meta = json.loads((fixture / "FIXTURE.json").read_text())
-    before = {p for p in home.rglob("blocks/*/*") if p.is_file()}
+    before = stored_objects(home)
     config = cloudfs.ClientConfig(home=home, passphrase=meta["passphrase"])
     with cloudfs.Client(config=config) as client:
         workspace = client.get_workspace(client.list_workspaces()[0].id)
         filespace = workspace.link_filespace(name="fixture")
         filespace.fs.write_file("/new.bin", bytes(range(256)) * 1000)
         filespace.sync_all()
-    written = [p for p in home.rglob("blocks/*/*") if p.is_file() and p not in before]
-    written = [p for p in written if "objects" in p.parts]
+    written = stored_objects(home) - before
     assert written
     expected = 1 if meta["format_version"] == 1 else 2
     assert {p.read_bytes()[4] for p in written} == {expected}
+    # Formats before 4 never pack: their older clients could not read a pack.
+    assert any("packs" in p.parts for p in written) == (meta["format_version"] >= 4)
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
@@ -74,7 +81,7 @@ def test_upgrade_moves_every_format_forward(fixture: Path, tmp_path: Path) -> No
     assert (old, new) == (meta["format_version"], MAX_FORMAT_VERSION)
     assert asyncio.run(upgrade_filespace(registry, record, secret)) == (new, new)
     assert asyncio.run(enable_connect(registry, record, secret)) is True
-    before = {p for p in home.rglob("blocks/*/*") if p.is_file()}
+    before = stored_objects(home)
     config = cloudfs.ClientConfig(home=home, passphrase=meta["passphrase"])
     with cloudfs.Client(config=config) as client:
         workspace = client.get_workspace(client.list_workspaces()[0].id)
@@ -84,5 +91,6 @@ def test_upgrade_moves_every_format_forward(fixture: Path, tmp_path: Path) -> No
             assert filespace.fs.read_file(f"/folder/{name}") == data
         filespace.fs.write_file("/new.bin", bytes(range(256)) * 1000)
         filespace.sync_all()
-    written = [p for p in home.rglob("blocks/*/*") if p.is_file() and p not in before]
-    assert {p.read_bytes()[4] for p in written if "objects" in p.parts} == {2}
+    written = stored_objects(home) - before
+    assert {p.read_bytes()[4] for p in written} == {2}
+    assert any("packs" in p.parts for p in written)  # format 4 and later pack

@@ -29,6 +29,7 @@ from cloudfs.meta.protocol import (
     Change,
     ChangeKind,
     DirEntry,
+    Garbage,
     Inode,
     InodeKind,
     MetaStats,
@@ -91,6 +92,17 @@ async def names(meta: MetaStore, parent: int) -> set[bytes]:
 
 async def changes_after(meta: MetaStore, seq: int) -> list[tuple[ChangeKind, int, int | None]]:
     return [(c.kind, c.ino, c.parent) for c in await meta.changes_since(seq)]
+
+
+async def garbage_ids(meta: MetaStore) -> list[bytes]:
+    """The ids of the objects waiting for the collector (none of them packs)."""
+    garbage = await meta.take_garbage()
+    assert not any(g.pack for g in garbage)
+    return [g.id for g in garbage]
+
+
+def packed(tag: str, pack: bytes, offset: int = 0, size: int = BLOCK_SIZE) -> BlockRef:
+    return BlockRef(tag.encode(), size, 100, pack, offset)
 
 
 def ref(tag: str, size: int = BLOCK_SIZE, stored: int = 100) -> BlockRef:
@@ -426,7 +438,7 @@ class AttributeContract(MetaFixtures):
         assert g.size == BLOCK_SIZE + 10
         assert g.mtime_ns > f.mtime_ns  # truncate(2) sets mtime
         assert await meta.get_blocks(f.ino, 0, 10) == {0: ref("b0"), 1: ref("b1", 10)}
-        assert sorted(await meta.take_garbage()) == [b"b2", b"b3"]
+        assert sorted(await garbage_ids(meta)) == [b"b2", b"b3"]
         stats = await meta.stats()
         assert (stats.data_bytes, stats.stored_bytes, stats.garbage_blocks) == (
             BLOCK_SIZE + 10,
@@ -441,7 +453,7 @@ class AttributeContract(MetaFixtures):
         assert await meta.get_blocks(f.ino, 0, 10) == {0: ref("b0")}
         await meta.setattr(f.ino, AttrChanges(size=0))
         assert await meta.get_blocks(f.ino, 0, 10) == {}
-        assert sorted(await meta.take_garbage()) == [b"b0", b"b1", b"b2", b"b3"]
+        assert sorted(await garbage_ids(meta)) == [b"b0", b"b1", b"b2", b"b3"]
         assert (await meta.stats()).stored_bytes == 0
 
 
@@ -458,7 +470,7 @@ class DataContract(MetaFixtures):
         assert await meta.get_blocks(f.ino, 0, 3) == {0: ref("a"), 2: ref("c")}  # hole at 1
         assert await meta.get_blocks(f.ino, 1, 1) == {}
         assert await meta.get_blocks(f.ino, 2, 5) == {2: ref("c")}
-        assert await meta.take_garbage() == []
+        assert await garbage_ids(meta) == []
         stats = await meta.stats()
         assert (stats.data_bytes, stats.stored_bytes) == (3 * BLOCK_SIZE, 200)
 
@@ -470,13 +482,54 @@ class DataContract(MetaFixtures):
         await meta.commit_write(
             f.ino, size=2 * BLOCK_SIZE, blocks={1: ref("b2", stored=70)}, mtime_ns=2
         )
-        assert await meta.take_garbage() == [b"b"]
+        assert await garbage_ids(meta) == [b"b"]
         assert await meta.get_blocks(f.ino, 0, 2) == {0: ref("a"), 1: ref("b2", stored=70)}
         # Committing the object a slot already holds (a retry) makes no garbage.
         await meta.commit_write(f.ino, size=2 * BLOCK_SIZE, blocks={0: ref("a")}, mtime_ns=3)
-        assert await meta.take_garbage() == [b"b"]
+        assert await garbage_ids(meta) == [b"b"]
         stats = await meta.stats()
         assert (stats.stored_bytes, stats.garbage_blocks) == (170, 1)
+
+    async def test_packed_refs_keep_their_pack_and_offset(self, meta: MetaStore) -> None:
+        f = await mkfile(meta, ROOT_INO, b"f")
+        blocks = {i: packed(f"p{i}", b"P", 200 * i) for i in range(3)}
+        await meta.commit_write(f.ino, size=3 * BLOCK_SIZE, blocks=blocks, mtime_ns=1)
+        assert await meta.get_blocks(f.ino, 0, 3) == blocks
+        # A slot moving out of a pack into its own object, and back, keeps the columns true.
+        await meta.commit_write(f.ino, size=3 * BLOCK_SIZE, blocks={1: ref("own")}, mtime_ns=2)
+        assert (await meta.get_blocks(f.ino, 1, 1))[1] == ref("own")
+        assert await garbage_ids(meta) == []  # p1 went, but its pack holds p0 and p2
+
+    async def test_a_pack_is_garbage_when_its_last_block_goes(self, meta: MetaStore) -> None:
+        f = await mkfile(meta, ROOT_INO, b"f")
+        g = await mkfile(meta, ROOT_INO, b"g")
+        blocks = {i: packed(f"p{i}", b"P", 200 * i) for i in range(4)}
+        await meta.commit_write(f.ino, size=4 * BLOCK_SIZE, blocks=blocks, mtime_ns=1)
+        await meta.commit_write(g.ino, size=BLOCK_SIZE, blocks={0: packed("q", b"Q")}, mtime_ns=1)
+        await meta.commit_write(f.ino, size=4 * BLOCK_SIZE, blocks={0: ref("a")}, mtime_ns=2)
+        await meta.setattr(f.ino, AttrChanges(size=2 * BLOCK_SIZE))  # p2, p3 go too
+        assert await meta.take_garbage() == []
+        await meta.commit_write(f.ino, size=2 * BLOCK_SIZE, blocks={1: ref("b")}, mtime_ns=3)
+        assert await meta.take_garbage() == [Garbage(b"P", pack=True)]
+        await meta.forget_garbage([b"P"])
+        await meta.unlink(ROOT_INO, b"f")
+        await meta.unlink(ROOT_INO, b"g")
+        await meta.purge_orphans()
+        taken = await meta.take_garbage()
+        assert sorted(taken, key=lambda x: x.id) == [
+            Garbage(b"Q", pack=True),
+            Garbage(b"a"),
+            Garbage(b"b"),
+        ]
+        assert (await meta.stats()).garbage_blocks == 3
+
+    async def test_refs_with_a_bad_pack_location_are_refused(self, meta: MetaStore) -> None:
+        f = await mkfile(meta, ROOT_INO, b"f")
+        for bad in (packed("a", b"P", -1), BlockRef(b"a", 10, 10, None, 5), packed("a", b"")):
+            await fails(
+                errno.EINVAL, meta.commit_write(f.ino, size=10, blocks={0: bad}, mtime_ns=1)
+            )
+        assert await meta.get_blocks(f.ino, 0, 1) == {}
 
     async def test_commit_write_drops_blocks_past_the_size(self, meta: MetaStore) -> None:
         f = await mkfile(meta, ROOT_INO, b"f")
@@ -485,7 +538,7 @@ class DataContract(MetaFixtures):
         g = await meta.commit_write(f.ino, size=100, blocks={}, mtime_ns=2)
         assert g.size == 100
         assert await meta.get_blocks(f.ino, 0, 3) == {0: ref("a", 100)}
-        assert sorted(await meta.take_garbage()) == [b"b", b"c"]
+        assert sorted(await garbage_ids(meta)) == [b"b", b"c"]
 
     async def test_commit_write_compare_and_set(self, meta: MetaStore) -> None:
         f = await mkfile(meta, ROOT_INO, b"f")
@@ -498,7 +551,7 @@ class DataContract(MetaFixtures):
             )
         assert await meta.getattr(f.ino) == g
         assert await meta.get_blocks(f.ino, 0, 1) == {0: ref("a", 10)}
-        assert await meta.take_garbage() == []
+        assert await garbage_ids(meta) == []
 
     async def test_data_errors(self, meta: MetaStore) -> None:
         d = await mkdir(meta, ROOT_INO, b"d")
@@ -729,7 +782,7 @@ class HousekeepingContract(MetaFixtures):
         await meta.unlink(ROOT_INO, b"f")
         assert await meta.purge(f.ino) is True
         await fails(errno.ENOENT, meta.getattr(f.ino))
-        assert sorted(await meta.take_garbage()) == [b"a", b"b"]
+        assert sorted(await garbage_ids(meta)) == [b"a", b"b"]
         assert await meta.purge(f.ino) is False  # idempotent
         stats = await meta.stats()
         assert (stats.files, stats.data_bytes, stats.stored_bytes, stats.garbage_blocks) == (
@@ -753,14 +806,14 @@ class HousekeepingContract(MetaFixtures):
         f = await mkfile(meta, ROOT_INO, b"f")
         for i in range(5):
             await meta.commit_write(f.ino, size=10, blocks={0: ref(f"g{i}", 10)}, mtime_ns=i)
-        assert await meta.take_garbage() == [b"g0", b"g1", b"g2", b"g3"]
-        assert await meta.take_garbage(limit=2) == [b"g0", b"g1"]
-        assert await meta.take_garbage() == [b"g0", b"g1", b"g2", b"g3"]  # not removed
+        assert await garbage_ids(meta) == [b"g0", b"g1", b"g2", b"g3"]
+        assert await meta.take_garbage(limit=2) == [Garbage(b"g0"), Garbage(b"g1")]
+        assert await garbage_ids(meta) == [b"g0", b"g1", b"g2", b"g3"]  # not removed
         await meta.forget_garbage([b"g0", b"g2", b"unknown"])
-        assert await meta.take_garbage() == [b"g1", b"g3"]
+        assert await garbage_ids(meta) == [b"g1", b"g3"]
         assert (await meta.stats()).garbage_blocks == 2
         await meta.forget_garbage([b"g1", b"g3", b"g1"])
-        assert await meta.take_garbage() == []
+        assert await garbage_ids(meta) == []
         assert (await meta.stats()).garbage_blocks == 0
 
     async def test_stats_count_everything(self, meta: MetaStore) -> None:

@@ -170,6 +170,16 @@ class StoreContract:
         shorter = await store.get_sized("s", len(PAYLOAD) + 100)  # shorter: what it holds
         assert bytes(shorter) == PAYLOAD
 
+    async def test_get_sized_from_a_start_gives_that_part(self, store: ObjectStore) -> None:
+        """A block inside a pack: its bytes only, or what the object holds past ``start``."""
+        await store.put("s", PAYLOAD)
+        view = await store.get_sized("s", 7, start=3)
+        assert isinstance(view, memoryview)
+        assert bytes(view) == PAYLOAD[3:10]
+        tail = await store.get_sized("s", len(PAYLOAD), start=len(PAYLOAD) - 2)
+        assert bytes(tail) == PAYLOAD[-2:]
+        assert bytes(await store.get_sized("s", 5, start=len(PAYLOAD))) == b""
+
     async def test_get_sized_of_an_empty_object(self, store: ObjectStore) -> None:
         await store.put("e", b"")
         assert bytes(await store.get_sized("e", 0)) == b""

@@ -4,7 +4,10 @@
 under a fresh random id and returns its :class:`~cloudfs.meta.protocol.BlockRef`; ``get``
 downloads and opens it, refusing anything that fails authentication.  ``get_frames``
 reads part of a framed (version-2, uncompressed) block with one ranged GET of only the
-frames a small read touches.  Sealing and opening
+frames a small read touches.  With ``pack_bytes`` (filespace format 4), neighbouring
+blocks of one commit go up together as one pack object (``upload_pack``) and come back
+together (``download_run``); each keeps its own envelope, bound to its own id, so a pack
+is only a way to move several blocks in one request (ADR 20).  Sealing and opening
 run in worker threads (zstd and AES-GCM release the GIL), so the event loop only moves
 bytes.  An object is written once and never overwritten.
 """
@@ -12,10 +15,18 @@ bytes.  An object is written once and never overwritten.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from cloudfs._buffers import Bytes
-from cloudfs.blocks.layout import new_block_id, object_key
+from cloudfs.blocks.layout import (
+    blocks_per_pack,
+    new_block_id,
+    object_key,
+    pack_key,
+    pack_offsets,
+)
 from cloudfs.blocks.ref import BlockRef
 from cloudfs.codec.envelope import FrameRange, frame_range, framed_size
 from cloudfs.errors import IntegrityError, ObjectNotFoundError
@@ -37,10 +48,29 @@ class BlockCodecLike(Protocol):
 class BlockStore:
     """Stores and fetches sealed blocks of one filespace."""
 
-    def __init__(self, store: ObjectStore, codec: BlockCodecLike, block_size: int) -> None:
+    def __init__(
+        self, store: ObjectStore, codec: BlockCodecLike, block_size: int, *, pack_bytes: int = 0
+    ) -> None:
         self.store = store
         self.codec = codec
         self.block_size = block_size
+        # Blocks i with the same i // pack_span that one commit uploads share a pack.
+        self.pack_span = blocks_per_pack(block_size, pack_bytes) if pack_bytes else 1
+
+    def pack_groups(self, blocks: Mapping[int, BlockRef]) -> list[list[BlockRef]]:
+        """``blocks`` (a commit's new refs by index) in upload order: runs of consecutive
+        indices within one pack span go up as one pack, the rest one object each.
+        Deterministic, so a replay after a crash writes the same objects again."""
+        groups: list[list[BlockRef]] = []
+        last = -2
+        for index in sorted(blocks):
+            same = index == last + 1 and index // self.pack_span == last // self.pack_span
+            if same and self.pack_span > 1:
+                groups[-1].append(blocks[index])
+            else:
+                groups.append([blocks[index]])
+            last = index
+        return groups
 
     async def put(self, data: bytes | bytearray | memoryview) -> BlockRef:
         """Seal and upload ``data`` (at most one block) under a new id."""
@@ -64,6 +94,22 @@ class BlockStore:
         """Store a sealed block under its id (idempotent)."""
         await self.store.put(object_key(ref.id), sealed)
 
+    async def upload_pack(
+        self, refs: Sequence[BlockRef], sealed: Sequence[Bytes]
+    ) -> list[BlockRef]:
+        """Store sealed blocks as one pack, named by the first one's id (idempotent: the
+        same blocks make the same pack); their refs, pointing into it."""
+        offsets = pack_offsets([len(s) for s in sealed], self.block_size)
+        body = bytearray(offsets[-1] + len(sealed[-1]))
+        for offset, data in zip(offsets, sealed, strict=True):
+            body[offset : offset + len(data)] = data
+        pack = refs[0].id
+        await self.store.put(pack_key(pack), body)
+        return [
+            replace(ref, pack=pack, offset=offset)
+            for ref, offset in zip(refs, offsets, strict=True)
+        ]
+
     async def get(self, ref: BlockRef) -> bytes:
         """The block's valid plaintext (``ref.size`` bytes at most), from the store."""
         return await self.unseal(ref, await self.download(ref))
@@ -71,6 +117,8 @@ class BlockStore:
     async def download(self, ref: BlockRef) -> bytes | memoryview:
         """The sealed object (a view of the received buffer when its stored size is known).
         Missing is an :class:`IntegrityError`: metadata named it."""
+        if ref.pack is not None:
+            return (await self.download_run([ref]))[0]
         try:
             if ref.stored <= 0:
                 return await self.store.get(object_key(ref.id))
@@ -85,6 +133,23 @@ class BlockStore:
                 f"block {ref.id.hex()}: the store holds {held} bytes, {ref.stored} were written"
             )
         return sealed
+
+    async def download_run(self, refs: Sequence[BlockRef]) -> list[memoryview]:
+        """The sealed blocks of ``refs`` — in one pack, in order of offset — by one ranged
+        GET from the first to the end of the last (padding between them included)."""
+        first, last = refs[0], refs[-1]
+        assert first.pack is not None, "not a packed block"
+        length = last.offset + last.stored - first.offset
+        try:
+            data = await self.store.get_sized(pack_key(first.pack), length, start=first.offset)
+        except ObjectNotFoundError as e:
+            raise IntegrityError(f"pack {first.pack.hex()} is missing from the store") from e
+        if len(data) != length:
+            raise IntegrityError(
+                f"pack {first.pack.hex()}: the store holds {first.offset + len(data)} bytes,"
+                f" at least {first.offset + length} were written"
+            )
+        return [data[r.offset - first.offset : r.offset - first.offset + r.stored] for r in refs]
 
     @staticmethod
     def frames_for(ref: BlockRef, start: int, end: int) -> FrameRange | None:
@@ -102,10 +167,10 @@ class BlockStore:
 
     async def get_frames(self, ref: BlockRef, frames: FrameRange) -> bytes:
         """The plaintext of ``frames`` (from ``frames.plain_offset``), by one ranged GET."""
+        key = object_key(ref.id) if ref.pack is None else pack_key(ref.pack)
+        length = frames.stored_end - frames.stored_start
         try:
-            stored = await self.store.get_range(
-                object_key(ref.id), frames.stored_start, frames.stored_end - frames.stored_start
-            )
+            stored = await self.store.get_range(key, ref.offset + frames.stored_start, length)
         except ObjectNotFoundError as e:
             raise IntegrityError(f"block {ref.id.hex()} is missing from the store") from e
         return self.open_frames(ref, frames, stored)  # a few frames: cheap inline
@@ -127,3 +192,7 @@ class BlockStore:
     async def delete(self, block_id: bytes) -> None:
         """Remove an unreferenced object (idempotent)."""
         await self.store.delete(object_key(block_id))
+
+    async def delete_pack(self, pack: bytes) -> None:
+        """Remove a pack none of whose blocks is referenced any more (idempotent)."""
+        await self.store.delete(pack_key(pack))

@@ -41,7 +41,7 @@ import errno
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from cloudfs._buffers import Bytes
@@ -112,7 +112,9 @@ class UploadQueue:
         self.blocks = blocks
         self.meta = meta
         self.on_commit = on_commit
-        self._uploads = asyncio.Semaphore(concurrency)
+        self._uploads = asyncio.Semaphore(concurrency)  # blocks being uploaded
+        self._upload_slots = concurrency
+        self._taking_slots = asyncio.Lock()
         self._parallel = parallel_records
         self._records: dict[int, JournalRecord] = {}  # seq → record, oldest first
         self._busy: set[int] = set()  # inodes with a record in flight
@@ -253,12 +255,13 @@ class UploadQueue:
         return bool(self._runnable())
 
     async def _process(self, record: JournalRecord) -> None:
-        uploaded: set[bytes] = set()  # a retry re-sends only what has not gone through
+        # id → the ref as stored (in a pack or not); a retry re-sends only what is not in
+        uploaded: dict[bytes, BlockRef] = {}
         try:
             inode = await self._with_retries(lambda: self._apply(record, uploaded))
             await self.journal.done(record.seq)
             if inode is not None and self.on_commit is not None:
-                self.on_commit(record, inode)
+                self.on_commit(replace(record, blocks=_stored(record, uploaded)), inode)
         except Exception as e:
             self._failed[record.seq] = (record.ino, str(e))
             self.forget([ref.id for ref in record.blocks.values()])  # a restart reads the disk
@@ -269,10 +272,10 @@ class UploadQueue:
                 self._rebuild_overlay(record.ino)
                 self._changed.notify_all()
 
-    async def _apply(self, record: JournalRecord, uploaded: set[bytes]) -> Inode | None:
-        todo = [ref for ref in record.blocks.values() if ref.id not in uploaded]
+    async def _apply(self, record: JournalRecord, uploaded: dict[bytes, BlockRef]) -> Inode | None:
+        todo = [g for g in self.blocks.pack_groups(record.blocks) if g[0].id not in uploaded]
         results = await asyncio.gather(
-            *(self._upload(ref, uploaded) for ref in todo), return_exceptions=True
+            *(self._upload(group, uploaded) for group in todo), return_exceptions=True
         )
         # Every upload has finished (none keeps running behind a retry); a lost local
         # block cannot be retried, so it decides before any transient failure.
@@ -282,7 +285,10 @@ class UploadQueue:
             raise errors[0]
         try:
             inode = await self.meta.commit_write(
-                record.ino, size=record.size, blocks=record.blocks, mtime_ns=record.mtime_ns
+                record.ino,
+                size=record.size,
+                blocks=_stored(record, uploaded),
+                mtime_ns=record.mtime_ns,
             )
         except FileNotFoundError:  # the file was deleted meanwhile: nothing to commit
             await self._drop(record)
@@ -292,24 +298,44 @@ class UploadQueue:
         await self.dirty.mark_clean([ref.id for ref in record.blocks.values()])
         return inode
 
-    async def _upload(self, ref: BlockRef, uploaded: set[bytes]) -> None:
-        async with self._uploads:  # also bounds how many sealed blocks are read back
-            sealed = self._held.get(ref.id)
-            if sealed is None:
-                sealed = await self.dirty.get(ref.id, count=False)
-            if sealed is None:
-                raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
-            await self.blocks.upload(ref, sealed)
-        uploaded.add(ref.id)
-        self.forget([ref.id])
+    async def _upload(self, group: list[BlockRef], uploaded: dict[bytes, BlockRef]) -> None:
+        """Upload one block, or neighbours as one pack; holds a slot per block (up to
+        all of them), which also bounds how many sealed blocks are read back."""
+        weight = min(len(group), self._upload_slots)
+        async with self._taking_slots:  # one group at a time takes its slots: no deadlock
+            for _ in range(weight):
+                await self._uploads.acquire()
+        try:
+            sealed = [await self._sealed(ref) for ref in group]
+            if len(group) == 1:
+                await self.blocks.upload(group[0], sealed[0])
+                stored = group
+            else:
+                stored = await self.blocks.upload_pack(group, sealed)
+        finally:
+            for _ in range(weight):
+                self._uploads.release()
+        uploaded.update((ref.id, ref) for ref in stored)
+        self.forget([ref.id for ref in group])
+
+    async def _sealed(self, ref: BlockRef) -> Bytes:
+        sealed = self._held.get(ref.id)
+        if sealed is None:
+            sealed = await self.dirty.get(ref.id, count=False)
+        if sealed is None:
+            raise IntegrityError(f"journaled block {ref.id.hex()} is missing from the cache")
+        return sealed
 
     async def _drop(self, record: JournalRecord) -> None:
         ids = [ref.id for ref in record.blocks.values()]
         self.forget(ids)
         await self.dirty.discard(ids)
-        for block_id in ids:
+        for group in self.blocks.pack_groups(record.blocks):
             with contextlib.suppress(Exception):
-                await self.blocks.delete(block_id)
+                if len(group) == 1:
+                    await self.blocks.delete(group[0].id)
+                else:
+                    await self.blocks.delete_pack(group[0].id)
 
     async def _with_retries(self, attempt: Callable[[], Awaitable[Inode | None]]) -> Inode | None:
         delay = BACKOFF_FIRST
@@ -328,3 +354,8 @@ class UploadQueue:
                 log.warning("upload failed, retrying in %.1f s: %s", delay, self._last_error)
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, BACKOFF_MAX)
+
+
+def _stored(record: JournalRecord, uploaded: dict[bytes, BlockRef]) -> dict[int, BlockRef]:
+    """The record's block map as uploaded: packed blocks point into their packs."""
+    return {index: uploaded.get(ref.id, ref) for index, ref in record.blocks.items()}

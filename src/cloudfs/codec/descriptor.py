@@ -65,28 +65,33 @@ __all__ = [
     "MAX_FORMAT_VERSION",
     "MIN_BLOCK_SIZE",
     "MIN_FORMAT_VERSION",
+    "PACKS_FORMAT_VERSION",
     "FilespaceDescriptor",
     "validate_block_size",
 ]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """The format this cloudfs writes for new filespaces.
 
 1. blocks are version-1 envelopes (one AEAD message per block);
 2. new blocks are version-2 envelopes (64 KiB frames, so small reads fetch only the
    frames they touch); version-1 blocks written before an upgrade stay readable;
 3. format 2 plus external (Connect) files: entries mapped 1:1 to objects in a customer's
-   bucket.  Linking them also needs the ``connect`` feature (``cloudfs connect enable``).
+   bucket.  Linking them also needs the ``connect`` feature (``cloudfs connect enable``);
+4. format 3 plus packs: neighbouring blocks of one commit are uploaded as one object
+   (docs/decisions/0020); blocks written before an upgrade stay where they are.
 """
 MIN_FORMAT_VERSION = 1
 """The oldest format this cloudfs opens."""
-MAX_FORMAT_VERSION = 3
+MAX_FORMAT_VERSION = 4
 """The newest format this cloudfs opens; newer ones need a newer cloudfs."""
 MIN_BLOCK_SIZE = 64 * 1024
 MAX_BLOCK_SIZE = 16 * 1024 * 1024
 DESCRIPTOR_MAGIC = "cloudfs-filespace"
 CONNECT_FORMAT_VERSION = 3
 """The first format that may hold external (Connect) files."""
+PACKS_FORMAT_VERSION = 4
+"""The first format whose writers pack neighbouring blocks (older clients cannot read them)."""
 CONNECT_FEATURE = "connect"
 """The feature ``cloudfs connect enable`` sets: data stores and external files in use."""
 KNOWN_FEATURES: frozenset[str] = frozenset({CONNECT_FEATURE})
@@ -137,6 +142,11 @@ class FilespaceDescriptor:
     def envelope_version(self) -> int:
         """The block envelope version writers of this filespace use (readers take both)."""
         return 1 if self.format_version < 2 else 2
+
+    @property
+    def packs(self) -> bool:
+        """Whether writers of this filespace pack neighbouring blocks into one object."""
+        return self.format_version >= PACKS_FORMAT_VERSION
 
     @property
     def supports_connect(self) -> bool:

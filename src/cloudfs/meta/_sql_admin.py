@@ -17,7 +17,15 @@ from cloudfs.errors import ConflictError, fs_error
 from cloudfs.meta._sql_data import purge_inode
 from cloudfs.meta._sql_namespace import PERMISSION_BITS, insert_inode
 from cloudfs.meta._sql_tx import Tx, find_inode
-from cloudfs.meta.protocol import ROOT_INO, Change, ChangeKind, Inode, InodeKind, MetaStats
+from cloudfs.meta.protocol import (
+    ROOT_INO,
+    Change,
+    ChangeKind,
+    Garbage,
+    Inode,
+    InodeKind,
+    MetaStats,
+)
 
 __all__ = [
     "changes_since",
@@ -106,9 +114,9 @@ def purge_orphans(tx: Tx) -> int:
     return sum(purge(tx, ino) for (ino,) in rows)
 
 
-def take_garbage(tx: Tx, limit: int) -> list[bytes]:
-    rows = tx.all("SELECT id FROM garbage ORDER BY seq LIMIT ?", (max(limit, 0),))
-    return [bytes(id_) for (id_,) in rows]
+def take_garbage(tx: Tx, limit: int) -> list[Garbage]:
+    rows = tx.all("SELECT id, pack FROM garbage ORDER BY seq LIMIT ?", (max(limit, 0),))
+    return [Garbage(bytes(id_), bool(pack)) for id_, pack in rows]
 
 
 def forget_garbage(tx: Tx, ids: list[bytes]) -> None:

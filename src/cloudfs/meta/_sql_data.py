@@ -61,31 +61,47 @@ def get_blocks(tx: Tx, ino: int, first: int, count: int) -> dict[int, BlockRef]:
     if first < 0:
         raise fs_error(errno.EINVAL, "negative block index")
     rows = tx.all(
-        "SELECT idx, id, size, stored FROM blocks WHERE ino = ? AND idx >= ? AND idx < ?"
-        " ORDER BY idx",
+        "SELECT idx, id, size, stored, pack, pack_offset FROM blocks"
+        " WHERE ino = ? AND idx >= ? AND idx < ? ORDER BY idx",
         (ino, first, min(first + max(count, 0), _MAX_INDEX)),
     )
-    return {idx: BlockRef(bytes(id_), size, stored) for idx, id_, size, stored in rows}
+    return {
+        idx: BlockRef(bytes(id_), size, stored, None if pack is None else bytes(pack), offset)
+        for idx, id_, size, stored, pack, offset in rows
+    }
 
 
-def _to_garbage(tx: Tx, refs: list[tuple[bytes, int]]) -> None:
-    """Objects ``(id, stored)`` no block map references any more."""
-    if not refs:
+def _to_garbage(tx: Tx, refs: list[tuple[bytes, int, bytes | None]]) -> None:
+    """Blocks ``(id, stored, pack)`` no block map references any more (already gone
+    from ``blocks``): their own objects, and the packs none of whose blocks is left."""
+    own = [(id_, stored, 0, tx.now) for id_, stored, pack in refs if pack is None]
+    packs = {bytes(pack): stored for _, stored, pack in refs if pack is not None}
+    own += [
+        (pack, stored, 1, tx.now)
+        for pack, stored in packs.items()
+        if tx.one("SELECT 1 FROM blocks WHERE pack = ? LIMIT 1", (pack,)) is None
+    ]
+    if not own:
         return
-    tx.run_many(
-        "INSERT INTO garbage (id, stored, since_ns) VALUES (?, ?, ?)",
-        [(id_, stored, tx.now) for id_, stored in refs],
-    )
-    tx.counts.garbage_blocks += len(refs)
+    tx.run_many("INSERT INTO garbage (id, stored, pack, since_ns) VALUES (?, ?, ?, ?)", own)
+    tx.counts.garbage_blocks += len(own)
+
+
+def _gone(rows: list[tuple[object, ...]]) -> list[tuple[bytes, int, bytes | None]]:
+    """``(id, stored, pack)`` rows as :func:`_to_garbage` takes them."""
+    return [
+        (bytes(id_), stored, None if pack is None else bytes(pack))  # type: ignore[call-overload]
+        for id_, stored, pack in rows
+    ]
 
 
 def _discard_from(tx: Tx, ino: int, first: int) -> None:
     """Drop the blocks of ``ino`` with index ``>= first`` into garbage."""
-    rows = tx.all("SELECT id, stored FROM blocks WHERE ino = ? AND idx >= ?", (ino, first))
+    rows = tx.all("SELECT id, stored, pack FROM blocks WHERE ino = ? AND idx >= ?", (ino, first))
     if rows:
         tx.run("DELETE FROM blocks WHERE ino = ? AND idx >= ?", (ino, first))
-        tx.counts.stored_bytes -= sum(stored for _, stored in rows)
-        _to_garbage(tx, [(bytes(id_), stored) for id_, stored in rows])
+        tx.counts.stored_bytes -= sum(stored for _, stored, _ in rows)
+        _to_garbage(tx, _gone(rows))
 
 
 def truncate_blocks(tx: Tx, ino: int, size: int) -> None:
@@ -102,26 +118,38 @@ def truncate_blocks(tx: Tx, ino: int, size: int) -> None:
 
 def _check_refs(blocks: Mapping[int, BlockRef], bs: int) -> None:
     for idx, ref in blocks.items():
-        if idx < 0 or not 0 <= ref.size <= bs or ref.stored < 0 or not ref.id:
+        if (
+            idx < 0
+            or not 0 <= ref.size <= bs
+            or ref.stored < 0
+            or not ref.id
+            or ref.offset < 0
+            or (ref.pack is None and ref.offset)
+            or ref.pack == b""
+        ):
             raise fs_error(errno.EINVAL, f"invalid block ref at index {idx}: {ref}")
 
 
 def _replace_refs(tx: Tx, ino: int, blocks: Mapping[int, BlockRef]) -> None:
     """Point the given slots at their new objects; replaced objects become garbage."""
     rows = tx.all(
-        "SELECT idx, id, stored FROM blocks WHERE ino = ? AND idx >= ? AND idx <= ?",
+        "SELECT idx, id, stored, pack FROM blocks WHERE ino = ? AND idx >= ? AND idx <= ?",
         (ino, min(blocks), max(blocks)),
     )
-    old = [(idx, bytes(id_), stored) for idx, id_, stored in rows if idx in blocks]
+    old = [row for row in rows if row[0] in blocks and bytes(row[1]) != blocks[row[0]].id]
     tx.counts.stored_bytes += sum(ref.stored for ref in blocks.values())
-    tx.counts.stored_bytes -= sum(stored for _, _, stored in old)
+    tx.counts.stored_bytes -= sum(stored for idx, _, stored, _ in rows if idx in blocks)
     tx.run_many(
-        "INSERT INTO blocks (ino, idx, id, size, stored) VALUES (?, ?, ?, ?, ?)"
+        "INSERT INTO blocks (ino, idx, id, size, stored, pack, pack_offset)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (ino, idx) DO UPDATE SET id = excluded.id, size = excluded.size,"
-        " stored = excluded.stored",
-        [(ino, idx, ref.id, ref.size, ref.stored) for idx, ref in sorted(blocks.items())],
+        " stored = excluded.stored, pack = excluded.pack, pack_offset = excluded.pack_offset",
+        [
+            (ino, idx, ref.id, ref.size, ref.stored, ref.pack, ref.offset)
+            for idx, ref in sorted(blocks.items())
+        ],
     )
-    _to_garbage(tx, [(id_, stored) for idx, id_, stored in old if id_ != blocks[idx].id])
+    _to_garbage(tx, _gone([row[1:] for row in old]))
 
 
 def commit_write(

@@ -42,6 +42,7 @@ __all__ = [
     "Change",
     "ChangeKind",
     "DirEntry",
+    "Garbage",
     "Inode",
     "InodeKind",
     "MetaStats",
@@ -135,6 +136,15 @@ class Change:
     ino: int
     parent: int | None
     kind: ChangeKind
+
+
+@dataclass(frozen=True, slots=True)
+class Garbage:
+    """An object no block map references any more: a block's own object, or (``pack``)
+    a pack whose last referenced block has gone."""
+
+    id: bytes
+    pack: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +313,8 @@ class MetaStore(Protocol):
         """Purge every inode with nlink 0; return how many."""
         ...
 
-    async def take_garbage(self, limit: int = 1000) -> list[bytes]:
-        """Object ids no block map references, oldest first (not removed yet)."""
+    async def take_garbage(self, limit: int = 1000) -> list[Garbage]:
+        """Objects no block map references, oldest first (not removed yet)."""
         ...
 
     async def forget_garbage(self, ids: list[bytes]) -> None:

@@ -46,6 +46,7 @@ from cloudfs.meta.protocol import (
     BlockRef,
     Change,
     DirEntry,
+    Garbage,
     Inode,
     InodeKind,
     MetaStats,
@@ -202,7 +203,7 @@ class SqlMetaStore:
     async def purge_orphans(self) -> int:
         return await self._write(admin.purge_orphans)
 
-    async def take_garbage(self, limit: int = 1000) -> list[bytes]:
+    async def take_garbage(self, limit: int = 1000) -> list[Garbage]:
         return await self._read(admin.take_garbage, limit)
 
     async def forget_garbage(self, ids: list[bytes]) -> None:

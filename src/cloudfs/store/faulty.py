@@ -117,11 +117,11 @@ class FaultyStore:
         self._after("get", key)
         return data
 
-    async def get_sized(self, key: str, size: int) -> memoryview:
+    async def get_sized(self, key: str, size: int, *, start: int = 0) -> memoryview:
         """Whole-object get (a ``get`` for faults) through the inner store, unless a fault
         strikes."""
         await self._before("get", key)
-        data = await self.inner.get_sized(key, size)
+        data = await self.inner.get_sized(key, size, start=start)
         self._after("get", key)
         return data
 
@@ -236,10 +236,10 @@ class CountingStore:
             call.nbytes = len(data)
         return data
 
-    async def get_sized(self, key: str, size: int) -> memoryview:
+    async def get_sized(self, key: str, size: int, *, start: int = 0) -> memoryview:
         """Forward and record a whole-object get (recorded as ``get``)."""
         with self._recording("get", key) as call:
-            data = await self.inner.get_sized(key, size)
+            data = await self.inner.get_sized(key, size, start=start)
             call.nbytes = len(data)
         return data
 

@@ -52,9 +52,10 @@ class ObjectStore(Protocol):
         """The whole object.  ``ObjectNotFoundError`` if it does not exist."""
         ...
 
-    async def get_sized(self, key: str, size: int) -> memoryview:
-        """The whole object, known (from metadata) to be ``size`` bytes, in one request, as
-        a read-only view of the received buffer: no copy.  The bulk read path (blocks).
+    async def get_sized(self, key: str, size: int, *, start: int = 0) -> memoryview:
+        """The object (or its ``size`` bytes from ``start``: a part of a pack), known from
+        metadata to hold them, in one request, as a read-only view of the received
+        buffer: no copy.  The bulk read path (blocks).
 
         Fewer bytes if the object is shorter, its first ``size`` if longer: the caller
         authenticates what it gets.  ``ObjectNotFoundError`` if it does not exist.

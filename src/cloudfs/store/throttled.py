@@ -84,10 +84,10 @@ class ThrottledStore:
             await self._download.transfer(len(data))
             return data
 
-    async def get_sized(self, key: str, size: int) -> memoryview:
+    async def get_sized(self, key: str, size: int, *, start: int = 0) -> memoryview:
         """Sized get through the inner store, then book the download."""
         async with self._slots:
-            data = await self.inner.get_sized(key, size)
+            data = await self.inner.get_sized(key, size, start=start)
             await self._download.transfer(len(data))
             return data
 

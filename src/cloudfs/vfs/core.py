@@ -531,21 +531,27 @@ class Vfs:
             for index in range(last + 1, min(last + 1 + handle.window, end)):
                 fetcher.prefetch(link, index)
             return
+        # To the end of a pack span, so that a pack's blocks come down in one request.
+        span = self.blocks.pack_span
+        stop = min(-(-(last + 1 + handle.window) // span) * span, end)
         pending = self.queue.overlay(f.ino)
-        for index in range(last + 1, min(last + 1 + handle.window, end)):
+        refs, unknown = [], []
+        for index in range(last + 1, stop):
             if index in f.dirty or index in f.staging:
                 continue
             ref = f.staged.get(index) or (pending.blocks.get(index) if pending else None)
             ref = ref or f.block_map.get(index)
             if ref is not None:
-                self.fetcher.prefetch(ref)
+                refs.append(ref)
             elif index not in f.block_map:
-                spawn(self._prefetch_ref(f, index))
+                unknown.append(index)
+        self.fetcher.prefetch_many(refs)
+        if unknown:  # the block map is read in chunks: one lookup, then one prefetch
+            spawn(self._prefetch_refs(f, unknown))
 
-    async def _prefetch_ref(self, f: OpenFile, index: int) -> None:
-        ref = await f.committed_ref(index)
-        if ref is not None:
-            self.fetcher.prefetch(ref)
+    async def _prefetch_refs(self, f: OpenFile, indices: list[int]) -> None:
+        refs = [await f.committed_ref(index) for index in indices]
+        self.fetcher.prefetch_many(ref for ref in refs if ref is not None)
 
     async def write(self, fh: int, offset: int, data: bytes | bytearray | memoryview) -> int:
         handle = self.handle(fh)
@@ -609,10 +615,15 @@ class Vfs:
 
     async def collect_garbage(self, limit: int = 1000) -> int:
         """Delete objects no block map references any more; return how many."""
-        ids = await self.meta.take_garbage(limit)
-        await asyncio.gather(*(self.blocks.delete(i) for i in ids))
-        await self.meta.forget_garbage(ids)
-        return len(ids)
+        garbage = await self.meta.take_garbage(limit)
+        await asyncio.gather(
+            *(
+                self.blocks.delete_pack(g.id) if g.pack else self.blocks.delete(g.id)
+                for g in garbage
+            )
+        )
+        await self.meta.forget_garbage([g.id for g in garbage])
+        return len(garbage)
 
     async def close(self, *, drain: bool = True) -> None:
         """Stop: with ``drain``, commit everything first; otherwise the journal keeps it."""

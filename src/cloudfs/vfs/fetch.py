@@ -253,9 +253,36 @@ class BlockFetcher:
         if ref.id not in self.memory and ref.id not in self._inflight:
             self._start(ref)
 
+    def prefetch_many(self, refs: Iterable[BlockRef]) -> None:
+        """:meth:`prefetch` each of ``refs`` (in file order); neighbours in one pack that
+        are in no cache come down together, by one request for the run of them."""
+        run: list[BlockRef] = []
+        for ref in refs:
+            if ref.id in self.memory or ref.id in self._inflight:
+                continue
+            if ref.pack is None or (self.disk is not None and ref.id in self.disk):
+                self._start(ref)
+                continue
+            if run and (ref.pack != run[-1].pack or ref.offset <= run[-1].offset):
+                self._start_run(run)
+                run = []
+            run.append(ref)
+        if run:
+            self._start_run(run)
+
     def _start(self, ref: BlockRef) -> asyncio.Future[bytes]:
+        return self._track(ref, asyncio.ensure_future(self._fetch(ref)))
+
+    def _start_run(self, run: list[BlockRef]) -> None:
+        if len(run) == 1:
+            self._start(run[0])
+            return
+        download = asyncio.ensure_future(self._download_run(run))
+        for n, ref in enumerate(run):
+            self._track(ref, asyncio.ensure_future(self._fetch_part(ref, download, n)))
+
+    def _track(self, ref: BlockRef, task: asyncio.Future[bytes]) -> asyncio.Future[bytes]:
         self.misses += 1
-        task = asyncio.ensure_future(self._fetch(ref))
         self._inflight[ref.id] = task
         task.add_done_callback(lambda t: self._done(ref.id, t))
         return task
@@ -269,7 +296,16 @@ class BlockFetcher:
             else:
                 if plain is not None:
                     return plain
-        sealed = await self._download(ref)
+        return await self._opened(ref, await self._download(ref))
+
+    async def _fetch_part(
+        self, ref: BlockRef, download: asyncio.Future[list[memoryview]], n: int
+    ) -> bytes:
+        """Block ``n`` of a run being downloaded together."""
+        return await self._opened(ref, (await asyncio.shield(download))[n])
+
+    async def _opened(self, ref: BlockRef, sealed: bytes | memoryview) -> bytes:
+        """The plaintext of a block just downloaded, written to the disk cache on the way."""
         if self.disk is None:
             return await self.blocks.unseal(ref, sealed)
         await self._insert_slots.acquire()  # bounds the fills behind the reads
@@ -316,6 +352,16 @@ class BlockFetcher:
     async def _attempt(self, ref: BlockRef) -> bytes | memoryview:
         async with self._slots:  # not held while backing off
             return await self.blocks.download(ref)
+
+    async def _download_run(self, run: list[BlockRef]) -> list[memoryview]:
+        """Neighbours in one pack, by one request, riding out an outage like one block."""
+
+        async def attempt() -> list[memoryview]:
+            async with self._slots:
+                return await self.blocks.download_run(run)
+
+        pack = run[0].pack.hex() if run[0].pack else ""
+        return await ride_out(attempt, self.store_wait, f"pack {pack}")
 
     async def cache_later(self, block_id: bytes, sealed: Bytes | Callable[[], Bytes]) -> None:
         """Insert into the disk cache in the background, at most ``MAX_INSERTS`` at once

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudfs.blocks.blockstore import BlockStore
+from cloudfs.blocks.layout import PACK_BYTES
 from cloudfs.cache.pins import PinStore
 from cloudfs.codec.crypto import NameCipher, SecretBox
 from cloudfs.codec.descriptor import (
@@ -190,6 +191,7 @@ async def open_filespace(
                 keys.data, descriptor.filespace_id, envelope_version=descriptor.envelope_version
             ),
             descriptor.block_size,
+            pack_bytes=PACK_BYTES if descriptor.packs else 0,
         )
         cipher = Cipher(NameCipher(keys.names), SecretBox(keys.secrets))
         objects = LinkedObjects(meta, cipher)

@@ -11,7 +11,7 @@ SECRET = "cli-store-secret-value"
 
 
 def _enabled(cli: Cloudfs, tmp_path: Path) -> Path:
-    assert "already format 3" in cli.ok("upgrade").stdout
+    assert "already format 4" in cli.ok("upgrade").stdout
     assert "Connect enabled" in cli.ok("connect", "enable").stdout
     assert "already enabled" in cli.ok("connect", "enable").stdout
     secret = tmp_path / "secret"

@@ -42,7 +42,7 @@ def edit(raw: bytes, **changes: Any) -> bytes:
 
 def test_create_fields(created: tuple[FilespaceDescriptor, bytes]) -> None:
     d, master = created
-    assert d.format_version == FORMAT_VERSION == 3
+    assert d.format_version == FORMAT_VERSION == 4
     assert d.envelope_version == 2
     assert len(d.filespace_id) == 16
     assert len(master) == 32

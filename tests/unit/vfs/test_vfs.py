@@ -166,7 +166,16 @@ async def test_unlinked_open_file_stays_readable_then_goes(vfs: Vfs) -> None:
         await vfs.meta.getattr(ino)
 
 
-async def test_replaced_blocks_become_garbage_and_are_collected(vfs: Vfs) -> None:
+@pytest.fixture
+async def unpacked() -> AsyncIterator[Vfs]:
+    """A VFS whose blocks are each their own object (formats 1-3; packs: test_packs.py)."""
+    v = await make_vfs(pack_bytes=0)
+    yield v
+    await close_vfs(v)
+
+
+async def test_replaced_blocks_become_garbage_and_are_collected(unpacked: Vfs) -> None:
+    vfs = unpacked
     ino = await write_file(vfs, "f", os.urandom(2 * BS))
     await write_file(vfs, "g", b"other")
     h = await vfs.open(ino, os.O_WRONLY | os.O_TRUNC)
@@ -331,7 +340,7 @@ async def test_blocks_in_flight_are_bounded_in_bytes_too(budget_blocks: int, exp
     slow = FaultyStore(open_store(MemoryStoreConfig()), latency=0.002, operations={"put"})
     store = PeakPuts(cast(ObjectStore, slow))
     options = VfsOptions(inflight_bytes=budget_blocks * BS)
-    vfs = await make_vfs(cast(ObjectStore, store), options=options)
+    vfs = await make_vfs(cast(ObjectStore, store), options=options, pack_bytes=0)
     data = os.urandom(40 * BS)
     try:
         handle, inode = await vfs.create(ROOT_INO, "big", 0o644, os.O_WRONLY, 0, 0)
