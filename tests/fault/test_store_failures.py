@@ -164,7 +164,7 @@ async def test_flaky_uploads_never_leave_dangling_refs(
 
     watcher = asyncio.ensure_future(watch())
     expected: dict[str, bytes] = {}
-    for i in range(6):
+    for i in range(12):  # a dozen puts at least (multi-block files go up as one pack)
         name = f"/f{i}"
         data = os.urandom((i + 1) * BS // 2 + seed)
         await fs.write_bytes(name, data)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudfs.blocks.layout import object_key
+from cloudfs.blocks.layout import PACK_BYTES, object_key
 from cloudfs.codec.envelope import FRAME_OVERHEAD, HEADER_V2_SIZE
 from cloudfs.codec.keys import KdfParams
 from cloudfs.errors import IntegrityError, WrongPassphraseError, errno_of
@@ -28,19 +28,36 @@ from cloudfs.vfs.core import Vfs
 from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
 from cloudfs.workspace.registry import Registry
 from tests.contracts.vfs_contract import BS, VfsDriver
-from tests.fault.faultutil import forget_cached
+from tests.fault.faultutil import forget_cached, key_of, sealed_of
 from tests.vfsutil import close_vfs, make_vfs, make_vfs_with_cache
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "memory-unpacked"])
 async def vfs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Vfs]:
-    if request.param == "memory":
+    """Multi-block files go up as packs (format 4), or each block as its own object."""
+    if request.param.startswith("memory"):
         store = open_store(MemoryStoreConfig())
     else:
         store = open_store(LocalStoreConfig(root=tmp_path / "objects"))
-    v = await make_vfs(store)
+    v = await make_vfs(store, pack_bytes=0 if request.param.endswith("unpacked") else PACK_BYTES)
     yield v
     await close_vfs(v)
+
+
+async def sealed_block(vfs: Vfs, ref: BlockRef) -> bytes:
+    """The stored bytes of one block (inside its pack, if it is packed)."""
+    return await sealed_of(store_of(vfs), ref)
+
+
+async def replace_block(vfs: Vfs, ref: BlockRef, sealed: bytes) -> None:
+    """Overwrite the stored bytes of one block in place (same length inside a pack)."""
+    if ref.pack is None:
+        await store_of(vfs).put(object_key(ref.id), sealed)
+        return
+    assert len(sealed) == ref.stored
+    whole = bytearray(await store_of(vfs).get(key_of(ref)))
+    whole[ref.offset : ref.offset + ref.stored] = sealed
+    await store_of(vfs).put(key_of(ref), bytes(whole))
 
 
 async def write_file(vfs: Vfs, path: str, data: bytes) -> list[BlockRef]:
@@ -77,10 +94,9 @@ async def expect_eio(vfs: Vfs, path: str, offset: int = 0, size: int | None = No
 async def test_flipped_byte_is_eio(vfs: Vfs, position: int) -> None:
     data = os.urandom(2 * BS + 100)
     refs = await write_file(vfs, "/f", data)
-    key = object_key(refs[1].id)
-    sealed = bytearray(await store_of(vfs).get(key))
+    sealed = bytearray(await sealed_block(vfs, refs[1]))
     sealed[position] ^= 0x01
-    await store_of(vfs).put(key, bytes(sealed))
+    await replace_block(vfs, refs[1], bytes(sealed))
     await expect_eio(vfs, "/f")
     await expect_eio(vfs, "/f", BS + 10, 5)
     # the untouched blocks still read
@@ -102,10 +118,9 @@ async def test_flipped_byte_in_compressible_block_is_eio(vfs: Vfs) -> None:
 async def test_swapped_blocks_are_eio(vfs: Vfs) -> None:
     data = os.urandom(3 * BS)
     refs = await write_file(vfs, "/f", data)
-    a, b = object_key(refs[0].id), object_key(refs[1].id)
-    sealed_a, sealed_b = await store_of(vfs).get(a), await store_of(vfs).get(b)
-    await store_of(vfs).put(a, sealed_b)
-    await store_of(vfs).put(b, sealed_a)
+    sealed_a, sealed_b = await sealed_block(vfs, refs[0]), await sealed_block(vfs, refs[1])
+    await replace_block(vfs, refs[0], sealed_b)
+    await replace_block(vfs, refs[1], sealed_a)
     await expect_eio(vfs, "/f", 0, BS)
     await expect_eio(vfs, "/f", BS, BS)
     assert await read_fresh(vfs, "/f", 2 * BS, BS) == data[2 * BS :]
@@ -130,7 +145,7 @@ async def test_replayed_old_version_is_eio(vfs: Vfs) -> None:
 
 async def test_missing_block_is_eio(vfs: Vfs) -> None:
     refs = await write_file(vfs, "/f", os.urandom(2 * BS))
-    await store_of(vfs).delete(object_key(refs[0].id))
+    await store_of(vfs).delete(key_of(refs[0]))  # its object, or the pack holding it
     await expect_eio(vfs, "/f", 0, 10)
 
 

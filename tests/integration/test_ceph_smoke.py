@@ -87,10 +87,15 @@ def test_filespace_round_trip_through_the_sdk(
     async def stored() -> list[bytes]:
         objects = open_store(store)
         try:
-            return [await objects.get(m.key) async for m in objects.list("blocks/")]
+            return [
+                await objects.get(m.key)
+                for prefix in ("blocks/", "packs/")
+                async for m in objects.list(prefix)
+            ]
         finally:
             await objects.close()
 
     blobs = asyncio.run(stored())
-    assert len(blobs) == 6  # one object per block
+    assert len(blobs) == 1  # the file's six blocks, as one pack (format 4)
+    assert len(blobs[0]) > len(data)
     assert all(data[:64] not in blob for blob in blobs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import replace
 
 from cloudfs.errors import fs_error
@@ -87,10 +88,10 @@ def _to_garbage(tx: Tx, refs: list[tuple[bytes, int, bytes | None]]) -> None:
     tx.counts.garbage_blocks += len(own)
 
 
-def _gone(rows: list[tuple[object, ...]]) -> list[tuple[bytes, int, bytes | None]]:
+def _gone(rows: list[tuple[Any, ...]]) -> list[tuple[bytes, int, bytes | None]]:
     """``(id, stored, pack)`` rows as :func:`_to_garbage` takes them."""
     return [
-        (bytes(id_), stored, None if pack is None else bytes(pack))  # type: ignore[call-overload]
+        (bytes(id_), int(stored), None if pack is None else bytes(pack))
         for id_, stored, pack in rows
     ]
 
