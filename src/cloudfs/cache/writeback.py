@@ -8,7 +8,8 @@ How a write becomes durable and visible:
    mtime and block slots — to the :class:`~cloudfs.cache.journal.Journal`.  Once that
    returns, the write survives a killed process; ``close()`` may return.
 3. A worker takes records oldest first (one at a time per inode, several inodes at once),
-   uploads their blocks with bounded concurrency, commits the block map to the metadata
+   uploads their blocks with bounded concurrency (neighbours as one pack in a format-4
+   filespace: ``BlockStore.pack_groups``, ADR 20), commits the block map to the metadata
    engine in one transaction, marks the blocks clean in the cache (evictable: a retry or
    a replay no longer needs them) and only then forgets the record.  Upload first, commit
    second: metadata never points at a missing object.
