@@ -100,11 +100,13 @@ class BlockStore:
         """Store sealed blocks as one pack, named by the first one's id (idempotent: the
         same blocks make the same pack); their refs, pointing into it."""
         offsets = pack_offsets([len(s) for s in sealed], self.block_size)
-        body = bytearray(offsets[-1] + len(sealed[-1]))
+        parts: list[Bytes] = []
+        end = 0
         for offset, data in zip(offsets, sealed, strict=True):
-            body[offset : offset + len(data)] = data
+            parts += [bytes(offset - end), data]  # zeros up to the block's boundary
+            end = offset + len(data)
         pack = refs[0].id
-        await self.store.put(pack_key(pack), body)
+        await self.store.put(pack_key(pack), b"".join(parts))  # one copy, no zero-fill
         return [
             replace(ref, pack=pack, offset=offset)
             for ref, offset in zip(refs, offsets, strict=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from typing import Any
 from dataclasses import replace
+from typing import Any
 
 from cloudfs.errors import fs_error
 from cloudfs.meta._sql_tx import Tx, check_version, get_inode
