@@ -71,7 +71,7 @@ def one_round(python: str, args: argparse.Namespace, s3: S3, work: Path) -> dict
     drop_kernel_caches()
     cli("mount", str(mnt))
     time.sleep(1)  # let the mount settle before its CPU is counted
-    mount_pids = pids(f"--foreground --ready-fd 4 {mnt}")
+    mount_pids = pids(f"mount --foreground --ready-fd 4 {mnt}")
     client0, rgw0 = cpu_seconds(mount_pids), cpu_seconds(pids(RADOSGW))
     started = time.monotonic()
     _run(["dd", f"if={mnt}/f", "of=/dev/null", "bs=1M", "status=none"])
