@@ -38,6 +38,7 @@ from collections.abc import Callable
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import spans
 from cloudfs.cache.writeback import UploadQueue
+from cloudfs.errors import IntegrityError
 from cloudfs.meta.connect import ExternalLink
 from cloudfs.meta.protocol import BlockRef, Inode, MetaStore
 from cloudfs.vfs._background import spawn
@@ -143,6 +144,19 @@ class OpenFile:
         ref = self.staged.get(index) or await self.committed_ref(index)
         if ref is None:
             return b"", 0
+        try:
+            return await self._fetch(ref, start, end, whole=whole)
+        except IntegrityError:
+            # Taken from a journaled record that the queue has since committed with the
+            # block in a pack, and evicted meanwhile: its own object was never written.
+            moved = None if ref.pack is not None else await self.committed_ref(index)
+            if moved is None or moved.pack is None or moved.id != ref.id:
+                raise
+            return await self._fetch(moved, start, end, whole=whole)
+
+    async def _fetch(
+        self, ref: BlockRef, start: int, end: int, *, whole: bool
+    ) -> tuple[bytes | bytearray, int]:
         if whole:
             return await self.fetcher.get(ref), 0
         return await self.fetcher.get_range(ref, start, end)

@@ -184,3 +184,38 @@ async def test_a_pack_upload_that_fails_is_retried_whole() -> None:
         assert await read(vfs, ino, 0, len(data)) == data
     finally:
         await close_vfs(vfs)
+
+
+async def test_a_read_that_raced_the_commit_into_a_pack_finds_the_pack(
+    counted: tuple[Vfs, CountingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that took a block's ref from the journaled record (no pack yet) and fetches
+    after the queue committed it into a pack and the cache let it go: the block's own
+    object was never written, so the read asks the block map again and reads the pack."""
+    vfs, _ = counted
+    handle, inode = await vfs.create(ROOT_INO, "f", 0o644, os.O_WRONLY, 0, 0)
+    data = os.urandom(4 * BS)
+    await vfs.write(handle.fh, 0, data)
+    await vfs.release(handle.fh)
+    pending = vfs.queue.overlay(inode.ino)
+    assert pending is not None
+    stale = pending.blocks[2]
+    assert stale.pack is None
+    await vfs.sync_all()  # committed: block 2 now lives in a pack
+    reader = await vfs.open(inode.ino, os.O_RDONLY)
+    forget_cached(vfs)
+    f = reader.file
+    real = f.committed_ref
+    calls = 0
+
+    async def first_stale(index: int) -> BlockRef | None:
+        nonlocal calls
+        calls += 1
+        return stale if calls == 1 else await real(index)
+
+    monkeypatch.setattr(f, "committed_ref", first_stale)
+    try:
+        assert await vfs.read(reader.fh, 2 * BS, BS) == data[2 * BS : 3 * BS]
+        assert calls == 2
+    finally:
+        await vfs.release(reader.fh)
