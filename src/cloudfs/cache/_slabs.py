@@ -21,6 +21,8 @@ files hold about as many bytes as the cache accounts for.  Dirty blocks, the onl
 of acknowledged writes, stay in files of their own (:mod:`cloudfs.cache._files`).
 
 Reads and writes use ``O_DIRECT`` where the file system takes it, like block files.
+Writes go at the idle I/O priority (ADR 21): the disk serves the I/O someone waits for
+first.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TypeVar
 
 from cloudfs._buffers import Bytes
 from cloudfs.cache._files import ALIGN, DirectIO, aligned
+from cloudfs.cache._ioprio import idle_io
 
 __all__ = ["SlabFiles", "SlotAllocator", "pages_for"]
 
@@ -67,8 +70,11 @@ class SlabFiles:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def write(self, pages: int, slot: int, data: Bytes) -> None:
-        """Write a block into its slot (not synced: a clean block can be fetched again)."""
-        self._io.write_at(self._fd(pages), data, slot * pages * ALIGN)
+        """Write a block into its slot (not synced: a clean block can be fetched again),
+        at the idle I/O priority: nobody waits for it (:mod:`cloudfs.cache._ioprio`)."""
+        fd = self._fd(pages)
+        with idle_io():
+            self._io.write_at(fd, data, slot * pages * ALIGN)
 
     def read_with(
         self, pages: int, slot: int, use: Callable[[memoryview], T], start: int, length: int
