@@ -15,7 +15,7 @@ bytes.  An object is written once and never overwritten.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -71,6 +71,25 @@ class BlockStore:
                 groups.append([blocks[index]])
             last = index
         return groups
+
+    @staticmethod
+    def pack_runs(refs: Iterable[BlockRef]) -> list[list[BlockRef]]:
+        """``refs`` (in order) as what one request each fetches: consecutive refs in one
+        pack at rising offsets together (:meth:`download_run`), every other ref alone."""
+        runs: list[list[BlockRef]] = []
+        for ref in refs:
+            last = runs[-1][-1] if runs else None
+            if last and ref.pack is not None and ref.pack == last.pack and ref.offset > last.offset:
+                runs[-1].append(ref)
+            else:
+                runs.append([ref])
+        return runs
+
+    async def download_refs(self, run: Sequence[BlockRef]) -> list[bytes | memoryview]:
+        """The sealed blocks of one of :meth:`pack_runs`, by one request."""
+        if len(run) == 1:
+            return [await self.download(run[0])]
+        return list(await self.download_run(run))
 
     async def put(self, data: bytes | bytearray | memoryview) -> BlockRef:
         """Seal and upload ``data`` (at most one block) under a new id."""

@@ -95,22 +95,31 @@ async def _fetch(
     pin: bool,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Fetch (verified) the blocks of ``refs`` that are not cached, in parallel."""
-    slots = asyncio.Semaphore(FETCH_CONCURRENCY)
+    """Fetch (verified) the blocks of ``refs`` that are not cached, in parallel: the
+    uncached neighbours in one pack by one request, about ``FETCH_CONCURRENCY`` blocks
+    in flight."""
+    slots = asyncio.Semaphore(max(1, FETCH_CONCURRENCY // vfs.blocks.pack_span))
 
-    async def one(ref: BlockRef) -> None:
+    async def keep(ref: BlockRef, sealed: bytes | memoryview) -> None:
+        await vfs.blocks.unseal(ref, sealed)  # never cache what fails authentication
+        if not await cache.put_clean(ref.id, sealed, pin=pin) and pin:
+            raise OSError(errno.ENOSPC, "the cache is full of dirty or pinned blocks")
+
+    async def run_of(refs: list[BlockRef]) -> None:
         async with slots:
-            if not await cache.is_cached(ref.id):
-                sealed = await vfs.blocks.download(ref)
-                await vfs.blocks.unseal(ref, sealed)  # never cache what fails authentication
-                if not await cache.put_clean(ref.id, sealed, pin=pin) and pin:
-                    raise OSError(errno.ENOSPC, "the cache is full of dirty or pinned blocks")
-            elif pin:
-                await cache.pin([ref.id])
+            missing = []
+            for ref in refs:
+                if not await cache.is_cached(ref.id):
+                    missing.append(ref)
+                elif pin:
+                    await cache.pin([ref.id])
+            for run in vfs.blocks.pack_runs(missing):
+                for ref, sealed in zip(run, await vfs.blocks.download_refs(run), strict=True):
+                    await keep(ref, sealed)
         if progress is not None:
-            progress(ref.size)
+            progress(sum(ref.size for ref in refs))
 
-    await asyncio.gather(*(one(ref) for ref in refs))
+    await asyncio.gather(*(run_of(run) for run in vfs.blocks.pack_runs(refs)))
 
 
 async def warm_up(

@@ -8,22 +8,26 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import pytest
 from tests.fault.faultutil import forget_cached
-from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs
+from tests.vfsutil import SMALL_BLOCK, close_vfs, make_vfs, make_vfs_with_cache
 
 from cloudfs.blocks.blockstore import BlockStore
 from cloudfs.blocks.layout import blocks_per_pack, pack_offsets
 from cloudfs.blocks.ref import BlockRef
+from cloudfs.cache import DiskCache
 from cloudfs.codec.envelope import framed_size
 from cloudfs.meta.protocol import ROOT_INO, AttrChanges
 from cloudfs.store.config import MemoryStoreConfig
 from cloudfs.store.faulty import CountingStore, FaultyStore
 from cloudfs.store.obstore_backend import open_store
 from cloudfs.store.protocol import ObjectStore
+from cloudfs.vfs import pinning
 from cloudfs.vfs.core import Vfs
+from cloudfs.vfs.pinning import tree_refs, warm_up
 
 BS = SMALL_BLOCK
 SLOT = pack_offsets([framed_size(BS)] * 2, BS)[1]  # where a pack's second raw block starts
@@ -219,3 +223,34 @@ async def test_a_read_that_raced_the_commit_into_a_pack_finds_the_pack(
         assert calls == 2
     finally:
         await vfs.release(reader.fh)
+
+
+async def test_warm_up_and_pinning_fetch_a_pack_by_one_request(tmp_path: Path) -> None:
+    """`cloudfs warmup` and pins fetch the uncached neighbours of a pack together."""
+    store = CountingStore(open_store(MemoryStoreConfig()))
+    vfs = await make_vfs_with_cache(cast(ObjectStore, store), state_dir=tmp_path, pack_bytes=FOUR)
+    try:
+        data = os.urandom(10 * BS + 100)
+        ino = await write_file(vfs, "f", data)
+        _, refs = await tree_refs(vfs, ino)
+        assert len(refs) == 11
+        disk = cast(DiskCache, vfs.disk)
+        await disk.discard([ref.id for ref in refs if ref is not refs[1]])  # keep block 1
+        forget_cached(vfs)
+        store.reset()
+        done: list[int] = []
+        assert await warm_up(vfs, disk, ROOT_INO, done.append) == (1, len(data))
+        assert sum(done) == len(data)
+        # One GET per pack; pack 0's spans cached block 1 rather than making two requests.
+        assert store.count("get") == store.count() == 3
+        assert all([await disk.is_cached(ref.id) for ref in refs])
+        await disk.discard([ref.id for ref in refs])
+        store.reset()
+        await pinning._fetch(vfs, disk, refs, pin=True)
+        assert store.count("get") == store.count() == 3
+        assert await disk.pinned_ids() == {ref.id for ref in refs}
+        vfs.fetcher.clear()
+        assert await read(vfs, ino, 0, len(data)) == data
+        assert store.count() == 3  # read from the cache
+    finally:
+        await close_vfs(vfs)
