@@ -114,8 +114,8 @@ async def _fetch(
                 elif pin:
                     await cache.pin([ref.id])
             for run in vfs.blocks.pack_runs(missing):
-                for ref, sealed in zip(run, await vfs.blocks.download_refs(run), strict=True):
-                    await keep(ref, sealed)
+                sealed = await vfs.blocks.download_refs(run)
+                await asyncio.gather(*map(keep, run, sealed))  # decrypted side by side
         if progress is not None:
             progress(sum(ref.size for ref in refs))
 
