@@ -256,18 +256,15 @@ class BlockFetcher:
     def prefetch_many(self, refs: Iterable[BlockRef]) -> None:
         """:meth:`prefetch` each of ``refs`` (in file order); neighbours in one pack that
         are in no cache come down together, by one request for the run of them."""
-        run: list[BlockRef] = []
+        packed: dict[bytes, BlockRef] = {}  # by id: a block named twice comes down once
         for ref in refs:
             if ref.id in self.memory or ref.id in self._inflight:
                 continue
             if ref.pack is None or (self.disk is not None and ref.id in self.disk):
                 self._start(ref)
-                continue
-            if run and (ref.pack != run[-1].pack or ref.offset <= run[-1].offset):
-                self._start_run(run)
-                run = []
-            run.append(ref)
-        if run:
+            else:
+                packed.setdefault(ref.id, ref)
+        for run in self.blocks.pack_runs(packed.values()):
             self._start_run(run)
 
     def _start(self, ref: BlockRef) -> asyncio.Future[bytes]:

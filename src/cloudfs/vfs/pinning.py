@@ -105,19 +105,19 @@ async def _fetch(
         if not await cache.put_clean(ref.id, sealed, pin=pin) and pin:
             raise OSError(errno.ENOSPC, "the cache is full of dirty or pinned blocks")
 
-    async def run_of(refs: list[BlockRef]) -> None:
+    async def run_of(run: list[BlockRef]) -> None:
         async with slots:
-            missing = []
-            for ref in refs:
+            missing = []  # still one run: a pack's blocks at rising offsets
+            for ref in run:
                 if not await cache.is_cached(ref.id):
                     missing.append(ref)
                 elif pin:
                     await cache.pin([ref.id])
-            for run in vfs.blocks.pack_runs(missing):
-                sealed = await vfs.blocks.download_refs(run)
-                await asyncio.gather(*map(keep, run, sealed))  # decrypted side by side
+            if missing:
+                sealed = await vfs.blocks.download_refs(missing)
+                await asyncio.gather(*map(keep, missing, sealed))  # decrypted side by side
         if progress is not None:
-            progress(sum(ref.size for ref in refs))
+            progress(sum(ref.size for ref in run))
 
     await asyncio.gather(*(run_of(run) for run in vfs.blocks.pack_runs(refs)))
 
