@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from _procs import RADOSGW, cpu_seconds, pids
-from mount_compare import S3, _run, _unmount, drop_kernel_caches
+from mount_compare import S3, _run, _unmount, drop_kernel_caches, radosgw_arguments
 
 
 def rgw_requests(asok: str) -> tuple[int, int]:
@@ -91,9 +91,7 @@ def one_round(python: str, args: argparse.Namespace, s3: S3, work: Path) -> dict
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--endpoint", required=True, help="a running radosgw")
-    p.add_argument("--access-key", default="cephak")
-    p.add_argument("--secret-key", default="cephsecret")
+    radosgw_arguments(p)
     p.add_argument("--rgw-asok", default="", help="the radosgw's admin socket (request counts)")
     p.add_argument("--base-python", required=True, help="the other build's interpreter")
     p.add_argument("--size-mib", type=int, default=1024)

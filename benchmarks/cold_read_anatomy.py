@@ -7,7 +7,8 @@ For each read it prints:
 
 * MB/s, and each 1 MiB call's latency: median, p90, p99, and the time spent in calls
   slower than 20 ms (waiting for the store) against the time in the others;
-* CPU-seconds of the mount process, the radosgw and the OSD;
+* CPU-seconds of the mount process, the radosgw and the OSD (each read starts once Ceph
+  is quiet, as in ``mount_compare.py``);
 * how busy the machine was (user, system, soft-IRQ, I/O wait and idle, in cores, from
   ``/proc/stat``);
 * the disks: MiB read and written and seconds busy (``/proc/diskstats``), which on a
@@ -35,8 +36,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _procs import OSD, RADOSGW, cpu_seconds, pids
-from mount_compare import S3, Cloudfs, Peer, S3fs, _run, drop_kernel_caches
+from mount_compare import (
+    S3,
+    Cloudfs,
+    Peer,
+    S3fs,
+    _run,
+    drop_kernel_caches,
+    measure,
+    radosgw_arguments,
+)
 
 STALL = 0.02  # a 1 MiB read slower than this waited for the store
 
@@ -71,26 +80,21 @@ def disks() -> tuple[int, int, int]:
     return total[0], total[1], total[2]
 
 
-def read_cold(peer: Peer, size: int) -> dict[str, Any]:
-    client, rgw, osd = pids(str(peer.mnt)), pids(RADOSGW), pids(OSD)
-    cpu0 = [cpu_seconds(p) for p in (client, rgw, osd)]
+def read_cold(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
+    """The read and what the machine did meanwhile (``measure`` adds the CPU-seconds)."""
     disk0, ticks0 = disks(), machine()
     out = json.loads(_run([sys.executable, "-c", READER, str(peer.mnt / "f")]))
     ticks1, disk1 = machine(), disks()
-    cpu1 = [cpu_seconds(p) for p in (client, rgw, osd)]
     seconds, took = out["seconds"], sorted(out["took"])
     per_core = os.sysconf("SC_CLK_TCK") * seconds
     cores = {k: (b - a) / per_core for k, a, b in zip(CPU_FIELDS, ticks0, ticks1, strict=True)}
     return {
-        "mbps": size / seconds / 1e6,
+        "mbps": args.size_mib * 2**20 / seconds / 1e6,
         "p50_ms": 1e3 * took[len(took) // 2],
         "p90_ms": 1e3 * took[int(0.9 * len(took))],
         "p99_ms": 1e3 * took[int(0.99 * len(took))],
         "stalled_s": sum(t for t in took if t > STALL),
         "served_s": sum(t for t in took if t <= STALL),
-        "client_cpu": cpu1[0] - cpu0[0],
-        "rgw_cpu": cpu1[1] - cpu0[1],
-        "osd_cpu": cpu1[2] - cpu0[2],
         "cores": {k: round(v, 2) for k, v in cores.items() if k not in ("nice", "irq", "steal")}
         | {"steal": round(cores["steal"], 2)},
         "disk_read_mib": (disk1[0] - disk0[0]) / 2**20,
@@ -133,9 +137,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--endpoint", required=True, help="a running radosgw")
-    p.add_argument("--access-key", default="cephak")
-    p.add_argument("--secret-key", default="cephsecret")
+    radosgw_arguments(p)
     p.add_argument("--peers", default="cloudfs,s3fs", help="cloudfs and/or s3fs")
     p.add_argument("--variant", action="append", type=parse_variant, default=[])
     p.add_argument("--size-mib", type=int, default=1024)
@@ -144,7 +146,6 @@ def main() -> None:
     args = p.parse_args()
     args.run_id, args.cloudfs_env, args.cloudfs_block_size = uuid.uuid4().hex[:8], [], ""
     s3 = S3(args)
-    size = args.size_mib * 2**20
     results: dict[str, list[dict[str, Any]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="cold-read-anatomy-") as tmp:
@@ -167,7 +168,7 @@ def main() -> None:
                     peer.mount()
                     time.sleep(1)  # let the mount settle before its CPU is counted
                     try:
-                        r = read_cold(peer, size)
+                        r = measure(peer, "read-cold", read_cold, args)
                     finally:
                         peer.unmount()
                     results.setdefault(peer.name, []).append(r)

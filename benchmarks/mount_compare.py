@@ -105,6 +105,14 @@ def drop_kernel_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
+def radosgw_arguments(p: argparse.ArgumentParser) -> None:
+    """``--endpoint`` (a running radosgw, required) and its keys (those of
+    ``scripts/ceph-rgw-up`` by default): for the scripts that measure against one."""
+    p.add_argument("--endpoint", required=True, help="a running radosgw")
+    p.add_argument("--access-key", default="cephak")
+    p.add_argument("--secret-key", default="cephsecret")
+
+
 def _wait_for(what: str, ready: Callable[[], bool], seconds: float, step: float = 0.2) -> None:
     deadline = time.monotonic() + seconds
     while not ready():
