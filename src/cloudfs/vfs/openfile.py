@@ -87,6 +87,7 @@ class OpenFile:
         self.staging: dict[int, asyncio.Task[None]] = {}
         self.staged: dict[int, BlockRef] = {}
         self.block_map: dict[int, BlockRef | None] = {}
+        self._map_loads: dict[int, asyncio.Future[dict[int, BlockRef]]] = {}  # by chunk
         self.lock = asyncio.Lock()
         self._inflight = asyncio.Semaphore(max_inflight)
         self.max_dirty = 2 * max_inflight
@@ -111,10 +112,21 @@ class OpenFile:
             return pending.blocks[index]
         if index not in self.block_map:
             first = index - index % MAP_CHUNK
-            refs = await self.meta.get_blocks(self.ino, first, MAP_CHUNK)
+            refs = await asyncio.shield(self._map_load(first))
             for i in range(first, first + MAP_CHUNK):
                 self.block_map.setdefault(i, refs.get(i))
         return self.block_map[index]
+
+    def _map_load(self, first: int) -> asyncio.Future[dict[int, BlockRef]]:
+        """The one lookup of the block map chunk at ``first``, shared by every caller that
+        asks while it runs: a read and the read-ahead it starts wait for the same query,
+        and wake in the order they asked (the read first, then its read-ahead)."""
+        load = self._map_loads.get(first)
+        if load is None:
+            load = asyncio.ensure_future(self.meta.get_blocks(self.ino, first, MAP_CHUNK))
+            self._map_loads[first] = load
+            load.add_done_callback(lambda _: self._map_loads.pop(first, None))
+        return load
 
     async def read_block(self, index: int) -> bytes | bytearray:
         """The current content of block ``index`` (maybe shorter than a block: zeros follow)."""

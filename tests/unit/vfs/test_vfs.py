@@ -464,3 +464,31 @@ async def test_a_file_just_created_asks_the_engine_for_no_blocks(
     await vfs.sync_all()
     vfs.fetcher.clear()
     assert (await read_all(vfs, inode.ino))[100:104] == b"tail"
+
+
+async def test_a_read_and_its_read_ahead_share_one_block_map_lookup(
+    vfs: Vfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read of a file asks for the block map chunk, and so does the read-ahead
+    it starts: one query, not two, and the read-ahead is started before the next read."""
+    data = os.urandom(4 * BS)
+    ino = await write_file(vfs, "f", data)
+    await vfs.sync_all()  # committed: the refs come from the engine, not the journal
+    lookups: list[int] = []
+    get_blocks = vfs.meta.get_blocks
+
+    async def counted(ino_: int, first: int, count: int) -> Any:
+        lookups.append(first)
+        return await get_blocks(ino_, first, count)
+
+    monkeypatch.setattr(vfs.meta, "get_blocks", counted)
+    vfs.fetcher.clear()
+    handle = await vfs.open(ino, os.O_RDONLY)
+    assert await vfs.read(handle.fh, 0, BS) == data[:BS]
+    assert lookups == [0]
+    second = handle.file.block_map[1]
+    assert second is not None
+    assert second.id in vfs.fetcher._inflight or second.id in vfs.fetcher.memory  # read ahead
+    assert await vfs.read(handle.fh, BS, 3 * BS) == data[BS:]
+    assert lookups == [0]
+    await vfs.release(handle.fh)
