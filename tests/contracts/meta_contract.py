@@ -523,6 +523,40 @@ class DataContract(MetaFixtures):
         ]
         assert (await meta.stats()).garbage_blocks == 3
 
+    async def test_what_live_packs_hold_unreferenced_is_counted_until_they_go(
+        self, meta: MetaStore
+    ) -> None:
+        async def counts() -> tuple[int, int, int]:
+            s = await meta.stats()
+            return s.stored_bytes, s.dead_bytes, s.storage_bytes
+
+        f = await mkfile(meta, ROOT_INO, b"f")
+        # Four blocks of 100 bytes 200 apart: a pack of 700 bytes, 300 of them padding.
+        blocks = {i: packed(f"p{i}", b"P", 200 * i) for i in range(4)}
+        await meta.commit_write(f.ino, size=4 * BLOCK_SIZE, blocks=blocks, mtime_ns=1)
+        assert await counts() == (400, 300, 700)
+        await meta.commit_write(f.ino, size=4 * BLOCK_SIZE, blocks=blocks, mtime_ns=2)  # retry
+        assert await counts() == (400, 300, 700)
+        # A block rewritten into its own object: its old bytes stay in the pack, dead.
+        await meta.commit_write(f.ino, size=4 * BLOCK_SIZE, blocks={1: ref("own")}, mtime_ns=3)
+        assert await counts() == (400, 400, 800)
+        await meta.setattr(f.ino, AttrChanges(size=BLOCK_SIZE))  # own, p2 and p3 go
+        assert await counts() == (100, 600, 700)
+        assert await meta.take_garbage() == [Garbage(b"own")]
+        await meta.forget_garbage([b"own"])
+        # The pack's last block goes: the whole pack is garbage and nothing is dead.
+        await meta.commit_write(f.ino, size=BLOCK_SIZE, blocks={0: ref("a")}, mtime_ns=4)
+        assert await counts() == (100, 0, 100)
+        assert await meta.take_garbage() == [Garbage(b"P", pack=True)]
+        # Two packs in one commit, and a file deleted with its blocks still packed.
+        g = await mkfile(meta, ROOT_INO, b"g")
+        two = {0: packed("q0", b"Q"), 1: packed("q1", b"Q", 100), 2: packed("r0", b"R")}
+        await meta.commit_write(g.ino, size=3 * BLOCK_SIZE, blocks=two, mtime_ns=5)
+        assert await counts() == (400, 0, 400)
+        await meta.unlink(ROOT_INO, b"g")
+        await meta.purge_orphans()
+        assert await counts() == (100, 0, 100)
+
     async def test_refs_with_a_bad_pack_location_are_refused(self, meta: MetaStore) -> None:
         f = await mkfile(meta, ROOT_INO, b"f")
         for bad in (packed("a", b"P", -1), BlockRef(b"a", 10, 10, None, 5), packed("a", b"")):

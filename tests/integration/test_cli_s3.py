@@ -92,6 +92,9 @@ def test_put_get_multi_block_file(s3_filespace: S3StoreConfig, tmp_path: Path) -
     info = run("info").stdout
     assert f"s3://{s3_filespace.bucket}/{PREFIX}" in info
     assert f"data         {len(DATA):,} bytes" in info
+    assert (
+        f"stored       {sum(len(body) for body in data):,} bytes" in info
+    )  # what the bucket holds
 
 
 def test_file_commands_on_s3(s3_filespace: S3StoreConfig, tmp_path: Path) -> None:

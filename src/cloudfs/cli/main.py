@@ -116,6 +116,7 @@ def info(ctx: Context) -> None:
     """Show the workspace and the selected filespace."""
     filespace = ctx.open()
     size = filespace.fs.get_statistics()
+    usage = filespace.storage_usage()
     record = ctx.registry.find(name=ctx.filespace)
     store = record.store
     if store.get("bucket"):
@@ -131,7 +132,9 @@ def info(ctx: Context) -> None:
         ("directories", f"{size.directory_count:,}"),
         ("symlinks", f"{size.symlink_count:,}"),
         ("data", f"{size.data_size:,} bytes"),
-        ("stored", f"{size.storage_size:,} bytes"),
+        ("stored", f"{usage.total:,} bytes"),
+        ("  in packs", f"{usage.unreferenced_in_packs:,} bytes of padding and rewritten blocks"),
+        ("garbage", f"{usage.garbage_objects:,} objects waiting for the collector"),
     ]
     for key, value in rows:
         click.echo(f"{key:<12} {value}")

@@ -129,8 +129,8 @@ def forget_garbage(tx: Tx, ids: list[bytes]) -> None:
 
 def stats(tx: Tx) -> MetaStats:
     row = tx.one(
-        "SELECT files, directories, symlinks, data_bytes, stored_bytes, garbage_blocks"
-        " FROM counters WHERE id = 1"
+        "SELECT files, directories, symlinks, data_bytes, stored_bytes, garbage_blocks,"
+        " dead_bytes FROM counters WHERE id = 1"
     )
     assert row is not None, "counters row missing: schema not migrated"
     return MetaStats(*row)

@@ -13,13 +13,15 @@ need reference counts; re-committing the id a slot already holds is fine (not ga
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from cloudfs.errors import fs_error
 from cloudfs.meta._sql_tx import Tx, check_version, get_inode
 from cloudfs.meta.protocol import BlockRef, ChangeKind, Inode, InodeKind
+
+_CHUNK = 500  # ids per IN (...) list
 
 __all__ = [
     "block_size",
@@ -74,18 +76,55 @@ def get_blocks(tx: Tx, ino: int, first: int, count: int) -> dict[int, BlockRef]:
 
 def _to_garbage(tx: Tx, refs: list[tuple[bytes, int, bytes | None]]) -> None:
     """Blocks ``(id, stored, pack)`` no block map references any more (already gone
-    from ``blocks``): their own objects, and the packs none of whose blocks is left."""
+    from ``blocks``): their own objects, and the packs none of whose blocks is left.
+
+    A packed block's bytes stay in the store with its pack: they count as dead until the
+    pack goes, and then the whole pack (its size from ``packs``) leaves the dead count.
+    """
     own = [(id_, stored, 0, tx.now) for id_, stored, pack in refs if pack is None]
-    packs = {bytes(pack): stored for _, stored, pack in refs if pack is not None}
-    own += [
-        (pack, stored, 1, tx.now)
-        for pack, stored in packs.items()
-        if tx.one("SELECT 1 FROM blocks WHERE pack = ? LIMIT 1", (pack,)) is None
-    ]
+    gone_from: dict[bytes, int] = {}
+    for _, stored, pack in refs:
+        if pack is not None:
+            gone_from[pack] = gone_from.get(pack, 0) + stored
+    tx.counts.dead_bytes += sum(gone_from.values())
+    for pack, gone in gone_from.items():
+        if tx.one("SELECT 1 FROM blocks WHERE pack = ? LIMIT 1", (pack,)) is not None:
+            continue
+        row = tx.one("SELECT stored FROM packs WHERE id = ?", (pack,))
+        size = gone if row is None else int(row[0])  # no row: a pack the backfill missed
+        tx.run("DELETE FROM packs WHERE id = ?", (pack,))
+        tx.counts.dead_bytes -= size
+        own.append((pack, size, 1, tx.now))
     if not own:
         return
     tx.run_many("INSERT INTO garbage (id, stored, pack, since_ns) VALUES (?, ?, ?, ?)", own)
     tx.counts.garbage_blocks += len(own)
+
+
+def _add_packs(tx: Tx, refs: Iterable[BlockRef]) -> None:
+    """Record the packs ``refs`` name, with the size they are known to reach (a retried
+    commit or a later part of one pack never makes a pack smaller)."""
+    ends: dict[bytes, int] = {}
+    for ref in refs:
+        if ref.pack is not None:
+            ends[ref.pack] = max(ends.get(ref.pack, 0), ref.offset + ref.stored)
+    if not ends:
+        return
+    known: dict[bytes, int] = {}
+    names = list(ends)
+    for start in range(0, len(names), _CHUNK):
+        chunk = names[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for id_, stored in tx.all(f"SELECT id, stored FROM packs WHERE id IN ({marks})", chunk):
+            known[bytes(id_)] = int(stored)
+    grown = {pack: end for pack, end in ends.items() if end > known.get(pack, 0)}
+    tx.run_many(
+        "INSERT INTO packs (id, stored) VALUES (?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET stored = excluded.stored",
+        list(grown.items()),
+    )
+    # Counted dead here; _replace_refs takes the bytes of the blocks it adds back out.
+    tx.counts.dead_bytes += sum(end - known.get(pack, 0) for pack, end in grown.items())
 
 
 def _gone(rows: list[tuple[Any, ...]]) -> list[tuple[bytes, int, bytes | None]]:
@@ -138,6 +177,11 @@ def _replace_refs(tx: Tx, ino: int, blocks: Mapping[int, BlockRef]) -> None:
         (ino, min(blocks), max(blocks)),
     )
     old = [row for row in rows if row[0] in blocks and bytes(row[1]) != blocks[row[0]].id]
+    _add_packs(tx, blocks.values())
+    kept = {idx for idx, id_, _, _ in rows if idx in blocks and bytes(id_) == blocks[idx].id}
+    tx.counts.dead_bytes -= sum(
+        ref.stored for idx, ref in blocks.items() if ref.pack is not None and idx not in kept
+    )
     tx.counts.stored_bytes += sum(ref.stored for ref in blocks.values())
     tx.counts.stored_bytes -= sum(stored for idx, _, stored, _ in rows if idx in blocks)
     tx.run_many(

@@ -100,6 +100,7 @@ class Counts:
     data_bytes: int = 0
     stored_bytes: int = 0
     garbage_blocks: int = 0
+    dead_bytes: int = 0
 
     def add_inode(self, kind: InodeKind, sign: int) -> None:
         if kind is InodeKind.DIR:
@@ -117,6 +118,7 @@ class Counts:
             self.data_bytes,
             self.stored_bytes,
             self.garbage_blocks,
+            self.dead_bytes,
         )
 
 
@@ -164,6 +166,7 @@ class Tx:
             "UPDATE counters SET files = files + ?, directories = directories + ?,"
             " symlinks = symlinks + ?, data_bytes = data_bytes + ?,"
             " stored_bytes = stored_bytes + ?, garbage_blocks = garbage_blocks + ?,"
+            " dead_bytes = dead_bytes + ?,"
             " last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq",
             (*counts, len(self.changes)),
         )

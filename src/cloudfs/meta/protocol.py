@@ -155,8 +155,16 @@ class MetaStats:
     directories: int
     symlinks: int
     data_bytes: int  # sum of file sizes
-    stored_bytes: int  # sum of referenced objects' stored sizes
+    stored_bytes: int  # sum of referenced blocks' stored sizes
     garbage_blocks: int  # objects waiting for the collector
+    dead_bytes: int = 0  # bytes of live packs no block map references (dead blocks, padding)
+
+    @property
+    def storage_bytes(self) -> int:
+        """What the filespace's live objects take in the store: the referenced blocks and
+        what the packs holding them hold besides (not the garbage waiting for the
+        collector)."""
+        return self.stored_bytes + self.dead_bytes
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ from cloudfs.sdk.models import (
     ServiceAccountCredentials,
     StorageConfig,
     StorageMode,
+    StorageUsage,
     SyncMode,
     WorkspaceInfo,
 )
@@ -296,6 +297,12 @@ class Filespace:
         """Return when every pending change is durable and visible to others."""
         self._check_linked()
         self._run(self._opened.vfs.sync_all())
+
+    def storage_usage(self) -> StorageUsage:
+        """What the filespace's objects take in the store (``cloudfs info``)."""
+        self._check_linked()
+        stats = self._run(self._opened.vfs.meta.stats())
+        return StorageUsage(stats.stored_bytes, stats.dead_bytes, stats.garbage_blocks)
 
     # -- the local cache ---------------------------------------------------------------------
     def pin(self, path: str) -> Pin:

@@ -316,7 +316,7 @@ class Filesystem:
         return FilespaceSize(
             entries=entries,
             data=stats.data_bytes - ext_size,
-            storage=stats.stored_bytes,
+            storage=stats.storage_bytes,
             external_files_size=ext_size,
             external_files_count=ext_files,
         )
@@ -330,7 +330,7 @@ class Filesystem:
             symlink_count=stats.symlinks,
             entries_size=stats.data_bytes,
             data_size=stats.data_bytes - ext_size,
-            storage_size=stats.stored_bytes,
+            storage_size=stats.storage_bytes,
             external_files_size=ext_size,
             external_files_count=ext_files,
         )

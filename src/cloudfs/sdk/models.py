@@ -18,6 +18,7 @@ __all__ = [
     "ServiceAccountCredentials",
     "StorageConfig",
     "StorageMode",
+    "StorageUsage",
     "SyncMode",
     "WorkspaceInfo",
 ]
@@ -122,6 +123,26 @@ class FilespaceSize:
     storage: int
     external_files_size: int = 0
     external_files_count: int = 0
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    """What a filespace's objects take in its store, in stored (sealed) bytes.
+
+    ``referenced``: the blocks the block maps name.  ``unreferenced_in_packs``: what the
+    packs holding those blocks hold besides — blocks rewritten or deleted since, and the
+    padding between blocks — which the collector frees only with the pack's last block.
+    ``garbage_objects``: how many objects no block map names wait for the collector.
+    """
+
+    referenced: int
+    unreferenced_in_packs: int
+    garbage_objects: int
+
+    @property
+    def total(self) -> int:
+        """The live objects' bytes (garbage not included): ``storage_size``."""
+        return self.referenced + self.unreferenced_in_packs
 
 
 @dataclass(frozen=True)

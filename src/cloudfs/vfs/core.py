@@ -333,7 +333,7 @@ class Vfs:
 
     async def statfs(self) -> StatFs:
         stats = await self.meta.stats()
-        total, free = self._capacity(stats.stored_bytes)
+        total, free = self._capacity(stats.storage_bytes)
         files = stats.files + stats.directories + stats.symlinks
         return StatFs(self.block_size, total, free, files)
 

@@ -41,6 +41,15 @@ def test_info(initialized: Cloudfs, tmp_path: Path) -> None:
     assert f"data         {len(DATA):,} bytes" in out
     assert "block size   64 KiB" in out
     assert str(initialized.home) in out
+    # "stored" is what the objects holding the data take: here, exactly their files.
+    objects = [
+        p
+        for p in (initialized.home / "filespaces").rglob("*")
+        if p.parent.parent.name in ("packs", "blocks")
+    ]
+    assert objects
+    assert f"stored       {sum(p.stat().st_size for p in objects):,} bytes" in out
+    assert "garbage      0 objects" in out
 
 
 def test_put_get_round_trip(initialized: Cloudfs, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from cloudfs.errors import UnsupportedFormatError
 from cloudfs.meta.migrations import Migration, available, migrate, render
+from cloudfs.meta.protocol import ROOT_INO, BlockRef, InodeKind
 from cloudfs.meta.sql import Tx
 from cloudfs.meta.sqlite import SQLITE
 from tests.unit.meta.conftest import OpenStore
@@ -25,6 +26,7 @@ TABLES = {
     "external_links",
     "external_counts",
     "garbage",
+    "packs",
     "changelog",
     "schema_version",
 }
@@ -118,3 +120,35 @@ async def test_a_failed_migration_leaves_the_database_untouched(tmp_path: Path) 
         conn.execute("ROLLBACK")
     assert "x" not in tables(tmp_path / "meta.db")
     assert len(versions(tmp_path / "meta.db")) == len(available())
+
+
+async def test_step_4_finds_the_packs_of_an_older_database(
+    open_store: OpenStore, tmp_path: Path
+) -> None:
+    """A database from before step 4 learns its live packs from the blocks naming them,
+    their dead bytes with them, and a pack that goes later is garbage of its own size."""
+    path = tmp_path / "meta.db"
+    store = await open_store(path)
+    await store.format(b"d", block_size=4096, root_mode=0o755, uid=0, gid=0)
+    f = await store.mknod(ROOT_INO, b"f", InodeKind.FILE, 0o644, 0, 0)
+    # A pack of three 100-byte blocks at 0, 200 and 400, the middle one since rewritten.
+    blocks = {i: BlockRef(f"p{i}".encode(), 4096, 100, b"P", 200 * i) for i in range(3)}
+    await store.commit_write(f.ino, size=3 * 4096, blocks=blocks, mtime_ns=1)
+    await store.commit_write(f.ino, size=3 * 4096, blocks={1: BlockRef(b"x", 4096, 50)}, mtime_ns=2)
+    await store.close()
+    with connect(path) as conn:  # back to step 3
+        conn.execute("DROP TABLE packs")
+        conn.execute("ALTER TABLE counters DROP COLUMN dead_bytes")
+        conn.execute("DELETE FROM schema_version WHERE version = 4")
+
+    store = await open_store(path)
+    stats = await store.stats()
+    assert (stats.stored_bytes, stats.dead_bytes) == (250, 300)  # 500 bytes of pack, 200 live
+    with connect(path) as conn:
+        assert conn.execute("SELECT id, stored FROM packs").fetchall() == [(b"P", 500)]
+    await store.commit_write(f.ino, size=3 * 4096, blocks={0: BlockRef(b"a", 4096, 10)}, mtime_ns=3)
+    await store.commit_write(f.ino, size=3 * 4096, blocks={2: BlockRef(b"b", 4096, 10)}, mtime_ns=4)
+    assert (await store.stats()).dead_bytes == 0
+    with connect(path) as conn:
+        assert conn.execute("SELECT stored FROM garbage WHERE pack = 1").fetchall() == [(500,)]
+        assert conn.execute("SELECT count(*) FROM packs").fetchone() == (0,)

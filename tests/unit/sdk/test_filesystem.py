@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import os
+from pathlib import Path
 
 import pytest
 
 import cloudfs
+from tests.unit.sdk.conftest import BLOCK_SIZE
 
 Fs = cloudfs.Filesystem
 
@@ -330,6 +333,32 @@ def test_size_and_statistics(fs: Fs) -> None:
     assert size.storage > 0
     assert size.entries >= 4
     assert size.external_files_size == 0
+
+
+def test_storage_usage_counts_what_packs_hold_besides_their_blocks(
+    filespace: cloudfs.Filespace, home: Path
+) -> None:
+    fs = filespace.fs
+    fs.write_file("/f", os.urandom(4 * BLOCK_SIZE))  # one commit: one pack of 4 blocks
+    filespace.sync_all()
+    objects = home / "filespaces" / filespace.id / "objects"
+    pack = sum(p.stat().st_size for p in (objects / "packs").rglob("*") if p.is_file())
+    first = filespace.storage_usage()
+    assert first.total == pack == fs.get_statistics().storage_size
+    padding = first.unreferenced_in_packs
+    with fs.open("/f", "r+b") as f:  # a block rewritten in place goes up on its own
+        f.seek(BLOCK_SIZE)
+        f.write(os.urandom(BLOCK_SIZE))
+    filespace.sync_all()
+    second = filespace.storage_usage()
+    assert second.referenced == first.referenced  # same sizes: raw blocks
+    rewritten = second.unreferenced_in_packs - padding
+    assert rewritten == first.referenced // 4  # the old block, still in the pack
+    assert second.total == first.total + rewritten
+    assert second.garbage_objects == 0
+    fs.delete("/f")
+    filespace.sync_all()
+    assert filespace.storage_usage().total == 0
 
 
 def test_stored_data_is_encrypted(fs: Fs, home) -> None:  # type: ignore[no-untyped-def]
