@@ -31,6 +31,7 @@ __all__ = [
     "object_key",
     "pack_key",
     "pack_offsets",
+    "round_up",
     "spans",
 ]
 
@@ -90,7 +91,8 @@ def pack_key(pack_id: bytes) -> str:
     return f"{PACKS_PREFIX}{hex_id[:2]}/{hex_id}"
 
 
-def _round_up(n: int, unit: int) -> int:
+def round_up(n: int, unit: int) -> int:
+    """``n`` rounded up to a multiple of ``unit``."""
     return -(-n // unit) * unit
 
 
@@ -106,7 +108,7 @@ def pack_offsets(stored: list[int], block_size: int) -> list[int]:
     raw, align = framed_size(block_size), _raw_alignment(block_size)
     offsets, end = [], 0
     for size in stored:
-        offset = _round_up(end, align if size == raw else _PAGE)
+        offset = round_up(end, align if size == raw else _PAGE)
         offsets.append(offset)
         end = offset + size
     return offsets
@@ -114,5 +116,5 @@ def pack_offsets(stored: list[int], block_size: int) -> list[int]:
 
 def blocks_per_pack(block_size: int, pack_bytes: int = PACK_BYTES) -> int:
     """How many blocks of ``block_size`` one pack holds (1: blocks are not packed)."""
-    slot = _round_up(framed_size(block_size), _raw_alignment(block_size))
+    slot = round_up(framed_size(block_size), _raw_alignment(block_size))
     return max(1, min(PACK_BLOCKS, pack_bytes // slot))

@@ -30,7 +30,7 @@ from typing import Protocol
 
 from cloudfs._buffers import Bytes
 from cloudfs.blocks.blockstore import BlockStore
-from cloudfs.blocks.layout import BlockSpan, spans
+from cloudfs.blocks.layout import BlockSpan, block_count, round_up, spans
 from cloudfs.cache.journal import Journal, JournalRecord
 from cloudfs.cache.writeback import UploadQueue
 from cloudfs.errors import fs_error
@@ -525,7 +525,7 @@ class Vfs:
         if not sequential or not handle.window:
             return
         f = handle.file
-        end = -(-max(f.known_size, f.size) // self.block_size)
+        end = block_count(max(f.known_size, f.size), self.block_size)
         if f.external is not None:
             link, fetcher = f.external
             for index in range(last + 1, min(last + 1 + handle.window, end)):
@@ -533,7 +533,7 @@ class Vfs:
             return
         # To the end of a pack span, so that a pack's blocks come down in one request.
         span = self.blocks.pack_span
-        stop = min(-(-(last + 1 + handle.window) // span) * span, end)
+        stop = min(round_up(last + 1 + handle.window, span), end)
         pending = self.queue.overlay(f.ino)
         refs, unknown = [], []
         for index in range(last + 1, stop):
