@@ -66,6 +66,9 @@ class MemoryDiskCache:
         if fill[1] is not None:
             self.blocks[fill[0]] = fill[1]
 
+    async def settle_fills(self) -> None:
+        pass  # end_fill commits at once
+
     async def put_dirty(self, block_id: bytes, sealed: bytes) -> None:
         self.blocks[block_id] = sealed
         self.dirty.add(block_id)

@@ -20,11 +20,12 @@ from cloudfs.blocks.layout import PACK_BYTES, object_key
 from cloudfs.codec.envelope import FRAME_OVERHEAD, HEADER_V2_SIZE
 from cloudfs.codec.keys import KdfParams
 from cloudfs.errors import IntegrityError, WrongPassphraseError, errno_of
-from cloudfs.meta.protocol import BlockRef
+from cloudfs.meta.protocol import ROOT_INO, BlockRef
 from cloudfs.store.config import LocalStoreConfig, MemoryStoreConfig, open_store
 from cloudfs.store.faulty import CountingStore
 from cloudfs.store.protocol import ObjectStore
 from cloudfs.vfs.core import Vfs
+from cloudfs.vfs.pinning import warm_up
 from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
 from cloudfs.workspace.registry import Registry
 from tests.contracts.vfs_contract import BS, VfsDriver
@@ -226,14 +227,40 @@ async def test_a_refused_block_is_never_cached(tmp_path: Path) -> None:
         await store.put(key, good)
         vfs.fetcher.clear()
         assert await VfsDriver(vfs).read_bytes("/f") == data
-        await vfs.fetcher.settle()
+        await vfs.fetcher.settle()  # the fill's row is committed when this returns
+        assert ref.id in vfs.disk
         await store.delete(key)
         vfs.fetcher.clear()
-        for _ in range(100):  # the fill's row commits in the background
-            if ref.id in vfs.disk:
-                break
-            await asyncio.sleep(0.01)
         assert await VfsDriver(vfs).read_bytes("/f") == data  # from the disk cache
+    finally:
+        await close_vfs(vfs)
+
+
+async def test_warm_up_refuses_a_tampered_block_and_caches_the_rest(tmp_path: Path) -> None:
+    """`cloudfs warmup` goes through the fetch path's fill: a block that fails
+    authentication fails the warm-up with EIO and is not cached; the good blocks are."""
+    store = open_store(LocalStoreConfig(root=tmp_path / "objects"))
+    vfs = await make_vfs_with_cache(store, state_dir=tmp_path / "state", pack_bytes=0)
+    try:
+        data = os.urandom(3 * BS)
+        refs = await write_file(vfs, "/f", data)
+        await vfs.disk.discard([ref.id for ref in refs])
+        bad = refs[1]
+        good = await store.get(object_key(bad.id))
+        await store.put(object_key(bad.id), good[:-1] + bytes([good[-1] ^ 1]))
+        forget_cached(vfs)
+        with pytest.raises(IntegrityError) as info:
+            await warm_up(vfs, vfs.disk, ROOT_INO)
+        assert errno_of(info.value) == errno.EIO
+        await vfs.fetcher.settle()
+        assert [ref.id in vfs.disk for ref in refs] == [True, False, True]
+        await store.put(object_key(bad.id), good)
+        assert await warm_up(vfs, vfs.disk, ROOT_INO) == (1, len(data))
+        assert all(ref.id in vfs.disk for ref in refs)  # no settling needed after it
+        forget_cached(vfs)
+        for ref in refs:
+            await store.delete(object_key(ref.id))
+        assert await VfsDriver(vfs).read_bytes("/f") == data  # from the disk cache alone
     finally:
         await close_vfs(vfs)
 

@@ -515,6 +515,11 @@ class DiskCache:
         if self._committer is None:
             self._committer = asyncio.ensure_future(self._commit_fills())
 
+    async def settle_fills(self) -> None:
+        """Wait until the fills ended so far are committed (their blocks readable)."""
+        if self._committer is not None:
+            await asyncio.shield(self._committer)
+
     async def _commit_fills(self) -> None:
         """Commit ended fills in batches (what ends during a commit goes in the next)."""
         try:

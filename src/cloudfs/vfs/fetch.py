@@ -154,6 +154,8 @@ class SealedCache(Protocol):
 
     def end_fill(self, fill: Fill) -> None: ...
 
+    async def settle_fills(self) -> None: ...
+
     async def discard(self, ids: Iterable[bytes]) -> None: ...
 
 
@@ -295,6 +297,12 @@ class BlockFetcher:
                     return plain
         return await self._opened(ref, await self._download(ref))
 
+    async def cache_fetched(self, ref: BlockRef, sealed: bytes | memoryview) -> None:
+        """Authenticate a block fetched for the disk cache alone (warm-up) and cache it
+        the way a read's fetch does (:meth:`_opened`): one worker hop, its row committed
+        with others.  The plaintext is dropped.  :class:`IntegrityError` if it fails."""
+        await self._opened(ref, sealed)
+
     async def _fetch_part(
         self, ref: BlockRef, download: asyncio.Future[list[memoryview]], n: int
     ) -> bytes:
@@ -374,9 +382,12 @@ class BlockFetcher:
         task.add_done_callback(self._inserted)
 
     async def settle(self) -> None:
-        """Wait for the disk-cache inserts in flight (what was fetched is then cached)."""
+        """Wait for the disk-cache inserts in flight and the commit of their rows: what
+        was fetched is then cached (unless the cache had no room)."""
         if self._inserts:
             await asyncio.wait(list(self._inserts))
+        if self.disk is not None:
+            await self.disk.settle_fills()
 
     @staticmethod
     async def _insert(

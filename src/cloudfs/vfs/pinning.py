@@ -10,7 +10,11 @@ count and size, or ``could not pin`` and why (the 80 % pin limit, a store error)
 owner runs a pass every ``interval`` seconds and whenever :meth:`Pinner.wake` is called.
 
 :func:`warm_up` walks a tree the same way and fetches what is missing into the cache
-without pinning it.
+without pinning it, the way a read's fetch caches what it downloads
+(:meth:`~cloudfs.vfs.fetch.BlockFetcher.cache_fetched`): each block authenticated and
+written into its slot in one worker hop, the index rows committed in batches.  Pins go through
+:meth:`~cloudfs.cache.disk.DiskCache.put_clean`, which checks the pin limit before it
+writes and pins in the same step.
 
 State is owned by the event loop the pinner runs on.
 """
@@ -101,6 +105,9 @@ async def _fetch(
     slots = asyncio.Semaphore(max(1, FETCH_CONCURRENCY // vfs.blocks.pack_span))
 
     async def keep(ref: BlockRef, sealed: bytes | memoryview) -> None:
+        if not pin:  # verified and written as a read's fetch is, rows in batches
+            await vfs.fetcher.cache_fetched(ref, sealed)
+            return
         await vfs.blocks.unseal(ref, sealed)  # never cache what fails authentication
         if not await cache.put_clean(ref.id, sealed, pin=pin) and pin:
             raise OSError(errno.ENOSPC, "the cache is full of dirty or pinned blocks")
@@ -128,6 +135,7 @@ async def warm_up(
     """Fetch every block at or under ``ino`` into the cache; (files, bytes)."""
     files, refs = await tree_refs(vfs, ino)
     await _fetch(vfs, cache, refs, pin=False, progress=progress)
+    await vfs.fetcher.settle()  # the last rows committed: all of it reads as cached
     return files, sum(ref.size for ref in refs)
 
 
