@@ -1,18 +1,20 @@
-"""Requests and cold-read speed of two cloudfs builds through the mount, alternating.
+"""Requests and cold-read speed of two cloudfs builds, alternating.
 
 Each round, for each build: a fresh filespace in a new bucket on a running radosgw, a
 ``dd`` write of ``--size-mib`` through the mount (``conv=fsync``, then unmount: drained),
-``cloudfs cache clear`` and ``drop_caches``, a fresh mount, a cold ``dd`` read. It prints
-the read's MB/s, the CPU-seconds of the mount process and of the radosgw during the read,
-and — with ``--rgw-asok`` (the radosgw's admin socket) — how many PUTs the write and
-GETs the read sent, from the radosgw's own ``perf dump`` counters.
+``cloudfs cache clear`` and ``drop_caches``, then the cold read: with ``--how mount`` a
+fresh mount and a ``dd`` read, with ``--how warmup`` a ``cloudfs warmup`` of the file
+(timed as a user sees it, the command's start-up included). It prints the read's MB/s,
+the CPU-seconds of the mount process (or the ``cloudfs warmup`` command) and of the
+radosgw during the read, and — with ``--rgw-asok`` (the radosgw's admin socket) — how
+many PUTs the write and GETs the read sent, from the radosgw's own ``perf dump`` counters.
 
 The second build is another checkout's interpreter (say a clone of an older commit, after
 ``uv sync``), so a format change can be compared with what it replaced (ADR 20):
 
     uv run python benchmarks/cold_read_ab.py --endpoint http://127.0.0.1:7480 \\
         --rgw-asok /tmp/ceph1/run/client.rgw.a.asok \\
-        --base-python /work/bench-old/.venv/bin/python --rounds 4
+        --base-python /work/bench-old/.venv/bin/python --rounds 4 [--how warmup]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -69,17 +72,25 @@ def one_round(python: str, args: argparse.Namespace, s3: S3, work: Path) -> dict
     gets1, puts1 = rgw_requests(args.rgw_asok)
     cli("cache", "clear")
     drop_kernel_caches()
-    cli("mount", str(mnt))
-    time.sleep(1)  # let the mount settle before its CPU is counted
-    mount_pids = pids(f"mount --foreground --ready-fd 4 {mnt}")
-    client0, rgw0 = cpu_seconds(mount_pids), cpu_seconds(pids(RADOSGW))
-    started = time.monotonic()
-    _run(["dd", f"if={mnt}/f", "of=/dev/null", "bs=1M", "status=none"])
-    seconds = time.monotonic() - started
-    client1, rgw1 = cpu_seconds(mount_pids), cpu_seconds(pids(RADOSGW))
-    gets2, _ = rgw_requests(args.rgw_asok)
-    cli("umount", str(mnt))
-    _unmount(mnt)
+    if args.how == "warmup":
+        client0, rgw0 = _children_cpu(), cpu_seconds(pids(RADOSGW))
+        started = time.monotonic()
+        cli("warmup", "/f")
+        seconds = time.monotonic() - started
+        client1, rgw1 = _children_cpu(), cpu_seconds(pids(RADOSGW))
+        gets2, _ = rgw_requests(args.rgw_asok)
+    else:
+        cli("mount", str(mnt))
+        time.sleep(1)  # let the mount settle before its CPU is counted
+        mount_pids = pids(f"mount --foreground --ready-fd 4 {mnt}")
+        client0, rgw0 = cpu_seconds(mount_pids), cpu_seconds(pids(RADOSGW))
+        started = time.monotonic()
+        _run(["dd", f"if={mnt}/f", "of=/dev/null", "bs=1M", "status=none"])
+        seconds = time.monotonic() - started
+        client1, rgw1 = cpu_seconds(mount_pids), cpu_seconds(pids(RADOSGW))
+        gets2, _ = rgw_requests(args.rgw_asok)
+        cli("umount", str(mnt))
+        _unmount(mnt)
     return {
         "mbps": args.size_mib * 1024 * 1024 / seconds / 1e6,
         "client_cpu": client1 - client0,
@@ -89,12 +100,24 @@ def one_round(python: str, args: argparse.Namespace, s3: S3, work: Path) -> dict
     }
 
 
+def _children_cpu() -> float:
+    """CPU-seconds of the commands this script has run and waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     radosgw_arguments(p)
     p.add_argument("--rgw-asok", default="", help="the radosgw's admin socket (request counts)")
     p.add_argument("--base-python", required=True, help="the other build's interpreter")
     p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument(
+        "--how",
+        choices=("mount", "warmup"),
+        default="mount",
+        help="read through a fresh mount, or with cloudfs warmup",
+    )
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--json", type=Path, help="save every round here")
     args = p.parse_args()
