@@ -62,13 +62,17 @@ def main() -> None:
     p.add_argument("--size", type=int, default=4096, help="bytes per file")
     args = p.parse_args()
     _count_hand_offs()
+    with tempfile.TemporaryDirectory(prefix="cfs-small-") as tmp:
+        run(args, Path(tmp))
 
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """The files in a fresh filespace under ``work``, and the report."""
     import cloudfs
     from cloudfs.codec.keys import KdfParams
     from cloudfs.workspace.filespace import create_filespace
     from cloudfs.workspace.registry import Registry
 
-    work = Path(tempfile.mkdtemp(prefix="cfs-small-"))
     registry = Registry(work / "home")
     asyncio.run(create_filespace(registry, "bench", PASSPHRASE, kdf=KdfParams.for_tests()))
     client = cloudfs.Client(

@@ -30,7 +30,7 @@ from cloudfs.workspace.filespace import Secret, create_filespace, open_filespace
 from cloudfs.workspace.registry import Registry
 from tests.contracts.vfs_contract import BS, VfsDriver
 from tests.fault.faultutil import forget_cached, key_of, sealed_of
-from tests.vfsutil import close_vfs, make_vfs, make_vfs_with_cache
+from tests.vfsutil import MemoryDiskCache, close_vfs, make_vfs, make_vfs_with_cache
 
 
 @pytest.fixture(params=["memory", "local", "memory-unpacked"])
@@ -262,6 +262,8 @@ async def test_warm_up_refuses_a_tampered_block(tmp_path: Path) -> None:
         for ref in refs:
             await store.delete(object_key(ref.id))
         assert await VfsDriver(vfs).read_bytes("/f") == data  # from the disk cache alone
+        with pytest.raises(ValueError, match="disk cache the VFS reads through"):
+            await warm_up(vfs, MemoryDiskCache(), ROOT_INO)  # type: ignore[arg-type]
     finally:
         await close_vfs(vfs)
 

@@ -132,7 +132,11 @@ async def _fetch(
 async def warm_up(
     vfs: Vfs, cache: PinningCache, ino: int, progress: Callable[[int], None] | None = None
 ) -> tuple[int, int]:
-    """Fetch every block at or under ``ino`` into the cache; (files, bytes)."""
+    """Fetch every block at or under ``ino`` into the cache; (files, bytes).  ``cache``
+    is the VFS's own disk cache: what is fetched goes in through its fetcher."""
+    reads_through: object = vfs.fetcher.disk
+    if reads_through is not cache:
+        raise ValueError("warm_up needs the disk cache the VFS reads through")
     files, refs = await tree_refs(vfs, ino)
     await _fetch(vfs, cache, refs, pin=False, progress=progress)
     await vfs.fetcher.settle()  # the last rows committed: all of it reads as cached
